@@ -1,0 +1,343 @@
+//! Command-line interface. Settings resolve as config file < environment < flags: clap reads
+//! flags and environment variables (flags win), and the file fills what neither gave.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tracepipe::config::{parse_duration_us, FileConfig, KafkaSettings, ProducerTuning, Secret};
+use tracepipe::merge::TraceSource;
+use tracepipe::replay::{self, ProgressMode, ReplayOptions};
+use tracepipe::trace::OnError;
+
+#[derive(Parser)]
+#[command(
+    name = "tracepipe",
+    version,
+    about = "Replay the Google 2011 cluster trace through Kafka in exact global time order"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay both tables into Kafka in global time order.
+    Replay(ReplayArgs),
+}
+
+/// Flags shared by every subcommand.
+#[derive(Args, Clone, Debug)]
+struct Common {
+    /// Folder of job_events parts (part-NNNNN-of-NNNNN.csv.gz).
+    #[arg(long, env = "TRACEPIPE_JOBS")]
+    jobs: Option<PathBuf>,
+    /// Folder of task_events parts.
+    #[arg(long, env = "TRACEPIPE_TASKS")]
+    tasks: Option<PathBuf>,
+    /// Kafka bootstrap servers [default: 127.0.0.1:9092].
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    bootstrap: Option<String>,
+    /// Topic of job events [default: job-events].
+    #[arg(long, env = "TRACEPIPE_JOB_TOPIC")]
+    job_topic: Option<String>,
+    /// Topic of task events [default: task-events].
+    #[arg(long, env = "TRACEPIPE_TASK_TOPIC")]
+    task_topic: Option<String>,
+    /// Partitions of topics created by tracepipe [default: 12].
+    #[arg(long, env = "TRACEPIPE_PARTITIONS")]
+    partitions: Option<i32>,
+    /// Replication factor of topics created by tracepipe [default: 1].
+    #[arg(long, env = "TRACEPIPE_REPLICATION_FACTOR")]
+    replication_factor: Option<i16>,
+    /// YAML config file (accepts the original config.yaml).
+    #[arg(long, env = "TRACEPIPE_CONFIG")]
+    config: Option<PathBuf>,
+    /// What to do with a bad trace row.
+    #[arg(long, value_enum, default_value_t = OnError::Fail, env = "TRACEPIPE_ON_ERROR")]
+    on_error: OnError,
+    /// Only events at or after this trace time (microseconds, or 90m, 2h, ...).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only events before this trace time (microseconds, or 90m, 2h, ...).
+    #[arg(long)]
+    to: Option<String>,
+    /// Kafka security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
+    #[arg(long, env = "TRACEPIPE_SECURITY_PROTOCOL")]
+    security_protocol: Option<String>,
+    /// SASL mechanism (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN).
+    #[arg(long, env = "TRACEPIPE_SASL_MECHANISM")]
+    sasl_mechanism: Option<String>,
+    #[arg(long, env = "TRACEPIPE_SASL_USERNAME")]
+    sasl_username: Option<String>,
+    /// SASL password (prefer the environment variable; never printed).
+    #[arg(long, env = "TRACEPIPE_SASL_PASSWORD", hide_env_values = true)]
+    sasl_password: Option<String>,
+    /// CA certificate (PEM) to verify the brokers.
+    #[arg(long, env = "TRACEPIPE_SSL_CA_LOCATION")]
+    ssl_ca_location: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, env = "TRACEPIPE_SSL_CERTIFICATE_LOCATION")]
+    ssl_certificate_location: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(long, env = "TRACEPIPE_SSL_KEY_LOCATION")]
+    ssl_key_location: Option<PathBuf>,
+    #[arg(long, env = "TRACEPIPE_SSL_KEY_PASSWORD", hide_env_values = true)]
+    ssl_key_password: Option<String>,
+}
+
+/// Resolved common settings.
+struct Resolved {
+    file: FileConfig,
+    kafka: KafkaSettings,
+    source: TraceSource,
+    from: Option<u64>,
+    to: Option<u64>,
+}
+
+impl Common {
+    fn resolve(&self) -> Result<Resolved> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        let k = &file.kafka;
+        let topics = k.topics.clone().unwrap_or_default();
+        let d = KafkaSettings::default();
+        let kafka = KafkaSettings {
+            bootstrap: pick(&self.bootstrap, &k.bootstrap_servers, d.bootstrap),
+            job_topic: pick(&self.job_topic, &topics.job_events, d.job_topic),
+            task_topic: pick(&self.task_topic, &topics.task_events, d.task_topic),
+            partitions: pick(&self.partitions, &k.partitions, d.partitions),
+            replication_factor: pick(
+                &self.replication_factor,
+                &k.replication_factor,
+                d.replication_factor,
+            ),
+            security: tracepipe::config::Security {
+                protocol: self
+                    .security_protocol
+                    .clone()
+                    .or(k.security_protocol.clone()),
+                sasl_mechanism: self.sasl_mechanism.clone().or(k.sasl_mechanism.clone()),
+                sasl_username: self.sasl_username.clone().or(k.sasl_username.clone()),
+                sasl_password: self
+                    .sasl_password
+                    .clone()
+                    .or(k.sasl_password.clone())
+                    .map(Secret::new),
+                ssl_ca_location: self.ssl_ca_location.clone().or(k.ssl_ca_location.clone()),
+                ssl_certificate_location: self
+                    .ssl_certificate_location
+                    .clone()
+                    .or(k.ssl_certificate_location.clone()),
+                ssl_key_location: self.ssl_key_location.clone().or(k.ssl_key_location.clone()),
+                ssl_key_password: self
+                    .ssl_key_password
+                    .clone()
+                    .or(k.ssl_key_password.clone())
+                    .map(Secret::new),
+            },
+        };
+        kafka.validate()?;
+        let trace_time = |s: &Option<String>, flag: &str| -> Result<Option<u64>> {
+            s.as_deref()
+                .map(|v| parse_duration_us(v, 1.0).map_err(anyhow::Error::msg))
+                .transpose()
+                .with_context(|| format!("--{flag}"))
+        };
+        let from = trace_time(&self.from, "from")?;
+        let to = trace_time(&self.to, "to")?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                bail!("--from ({f}) must be before --to ({t})");
+            }
+        }
+        Ok(Resolved {
+            kafka,
+            source: TraceSource {
+                jobs: self.jobs.clone(),
+                tasks: self.tasks.clone(),
+                on_error: self.on_error,
+            },
+            file,
+            from,
+            to,
+        })
+    }
+
+    fn require_trace(&self) -> Result<()> {
+        if self.jobs.is_none() && self.tasks.is_none() {
+            bail!("give --jobs DIR and/or --tasks DIR (trace folders of part-NNNNN-of-NNNNN.csv.gz files)");
+        }
+        Ok(())
+    }
+}
+
+fn pick<T: Clone>(flag_or_env: &Option<T>, file: &Option<T>, default: T) -> T {
+    flag_or_env
+        .clone()
+        .or_else(|| file.clone())
+        .unwrap_or(default)
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Trace time runs X times faster than wall time [default: as fast as possible].
+    #[arg(long, env = "TRACEPIPE_SPEED")]
+    speed: Option<f64>,
+    /// Stop after this many wall-clock seconds (or 90s, 5m, ...): the original simulation_duration.
+    #[arg(long, env = "TRACEPIPE_DURATION")]
+    duration: Option<String>,
+    /// Wall-clock idle time after which a partition gets a watermark (ms, or 100ms, 1s).
+    #[arg(long, default_value = "100ms")]
+    watermark_interval: String,
+    /// Continue after the last seq already in the topics.
+    #[arg(long)]
+    resume: bool,
+    /// librdkafka linger.ms [default: 5].
+    #[arg(long)]
+    linger_ms: Option<u64>,
+    /// librdkafka batch.size in bytes [default: 1000000].
+    #[arg(long)]
+    batch_size: Option<u64>,
+    /// Producer buffer in bytes [default: 33554432].
+    #[arg(long)]
+    buffer_memory: Option<u64>,
+    /// Compression codec (none, gzip, snappy, lz4, zstd) [default: lz4].
+    #[arg(long)]
+    compression: Option<String>,
+    /// Serve the replayer's Prometheus metrics here, e.g. 127.0.0.1:9465.
+    #[arg(long, env = "TRACEPIPE_REPLAY_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    /// Progress display.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    progress: ProgressArg,
+    /// Write the summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProgressArg {
+    Auto,
+    Bar,
+    Log,
+    Quiet,
+}
+
+fn ctrl_c_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    // A second Ctrl-C (or a handler that cannot be installed) falls back to the default.
+    let _ = ctrlc::set_handler(move || {
+        if s.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    stop
+}
+
+fn run_replay(a: ReplayArgs) -> Result<i32> {
+    a.common.require_trace()?;
+    let r = a.common.resolve()?;
+    let k = &r.file.kafka;
+    let d = ProducerTuning::default();
+    let tuning = ProducerTuning {
+        batch_size: pick(&a.batch_size, &k.batch_size, d.batch_size),
+        linger_ms: pick(&a.linger_ms, &k.linger_ms, d.linger_ms),
+        buffer_memory: pick(&a.buffer_memory, &k.buffer_memory, d.buffer_memory),
+        compression: a.compression.clone().unwrap_or(d.compression),
+    };
+    let duration = match &a.duration {
+        Some(s) => Some(
+            parse_duration_us(s, 1e6)
+                .map_err(anyhow::Error::msg)
+                .context("--duration")?,
+        ),
+        None => k.simulation_duration.map(|s| (s * 1e6) as u64),
+    }
+    .map(Duration::from_micros);
+    if let Some(s) = a.speed {
+        if !(s.is_finite() && s > 0.0) {
+            bail!("--speed must be a positive number, got {s}");
+        }
+    }
+    let time_scale = r.file.time_scaling_factor.unwrap_or(1e6);
+    if !(time_scale.is_finite() && time_scale > 0.0) {
+        bail!("time_scaling_factor must be positive, got {time_scale}");
+    }
+    let watermark_interval = Duration::from_micros(
+        parse_duration_us(&a.watermark_interval, 1e3)
+            .map_err(anyhow::Error::msg)
+            .context("--watermark-interval")?,
+    );
+    if watermark_interval.is_zero() {
+        bail!("--watermark-interval must be positive");
+    }
+    let opts = ReplayOptions {
+        source: r.source,
+        kafka: r.kafka,
+        tuning,
+        speed: a.speed,
+        time_scale,
+        duration,
+        from: r.from,
+        to: r.to,
+        watermark_interval,
+        resume: a.resume,
+        progress: match a.progress {
+            ProgressArg::Auto => ProgressMode::Auto,
+            ProgressArg::Bar => ProgressMode::Bar,
+            ProgressArg::Log => ProgressMode::Log,
+            ProgressArg::Quiet => ProgressMode::Quiet,
+        },
+        metrics_addr: a.metrics_addr,
+    };
+    let summary = replay::run(&opts, ctrl_c_flag())?;
+    println!(
+        "replayed {} events ({} to {}, {} to {}) in {:.2} s: {:.0} events/s; seq {}..{}; {} marks",
+        summary.events,
+        summary.job_events,
+        summary.job_topic,
+        summary.task_events,
+        summary.task_topic,
+        summary.wall_seconds,
+        summary.events_per_second,
+        summary.first_seq,
+        summary.next_seq,
+        summary.marks
+    );
+    if summary.skipped_rows > 0 {
+        let reasons: Vec<String> = summary
+            .skipped_by_reason
+            .iter()
+            .map(|(r, n)| format!("{r}: {n}"))
+            .collect();
+        println!(
+            "skipped {} bad rows ({})",
+            summary.skipped_rows,
+            reasons.join(", ")
+        );
+    }
+    if summary.stopped_by_duration {
+        println!("stopped after the --duration limit");
+    }
+    if let Some(path) = &a.summary_json {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(0)
+}
+
+pub fn run() -> Result<i32> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Replay(a) => run_replay(a),
+    }
+}

@@ -1,0 +1,16 @@
+//! tracepipe: replays the Google 2011 cluster trace through Kafka in exact global time order.
+//!
+//! The modules follow the data:
+//! [`trace`] (reading) -> [`merge`] (one ordered stream) -> [`wire`] (Kafka records) ->
+//! [`replay`] (producing) -> [`consume`] (ordered consumption) -> [`window`] (per-machine
+//! windows) -> [`metrics`] (Prometheus). [`generate`] writes synthetic traces; [`config`] and
+//! [`kafka`] hold the settings and client plumbing shared by the commands.
+
+pub mod clock;
+pub mod config;
+pub mod kafka;
+pub mod merge;
+pub mod metrics;
+pub mod replay;
+pub mod trace;
+pub mod wire;

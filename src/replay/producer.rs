@@ -1,0 +1,357 @@
+//! The Kafka side of the replay: an idempotent librdkafka producer with explicit partitions.
+
+use super::{ReplayError, ReplayOptions};
+use crate::config::KafkaSettings;
+use crate::kafka;
+use crate::metrics::SharedRegistry;
+use crate::wire::{self, MarkKind};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where a record goes: table index (0 job, 1 task) and partition.
+pub struct Target {
+    pub table: usize,
+    pub partition: i32,
+}
+
+/// Counts delivery outcomes; librdkafka calls it from `poll`.
+#[derive(Default)]
+pub struct DeliveryContext {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    first_failure: Mutex<Option<(String, i32, String)>>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, msg)) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.first_failure.lock().expect("lock");
+                if first.is_none() {
+                    *first = Some((msg.topic().to_owned(), msg.partition(), e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+pub struct Producer {
+    inner: BaseProducer<DeliveryContext>,
+    topics: [String; 2],
+    partitions: [i32; 2],
+}
+
+impl Producer {
+    /// Connects (failing fast when the broker is unreachable) and creates missing topics.
+    pub fn connect(opts: &ReplayOptions) -> Result<Producer, ReplayError> {
+        let (jobs, tasks) = kafka::ensure_topics(&opts.kafka)?;
+        let mut cfg = opts.kafka.client_config("tracepipe-replay");
+        opts.tuning.apply(&mut cfg);
+        cfg.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("queue.buffering.max.messages", "1000000");
+        let inner: BaseProducer<DeliveryContext> = cfg
+            .create_with_context(DeliveryContext::default())
+            .map_err(|e| ReplayError::Producer(e.to_string()))?;
+        Ok(Producer {
+            inner,
+            topics: [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()],
+            partitions: [jobs, tasks],
+        })
+    }
+
+    pub fn partitions(&self) -> [i32; 2] {
+        self.partitions
+    }
+
+    fn send(
+        &self,
+        target: &Target,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: OwnedHeaders,
+    ) -> Result<(), ReplayError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topics[target.table])
+            .partition(target.partition)
+            .payload(value)
+            .headers(headers);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        loop {
+            match self.inner.send(record) {
+                Ok(()) => return Ok(()),
+                // The local queue is full: the broker is the bottleneck. Wait for deliveries.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    self.poll(Duration::from_millis(5))?;
+                }
+                Err((e, _)) => return Err(ReplayError::Producer(e.to_string())),
+            }
+        }
+    }
+
+    pub fn send_data(
+        &self,
+        target: Target,
+        key: &[u8],
+        value: &[u8],
+        seq: u64,
+        time: u64,
+    ) -> Result<(), ReplayError> {
+        let headers = OwnedHeaders::new_with_capacity(2)
+            .insert(Header {
+                key: wire::HEADER_SEQ,
+                value: Some(itoa::Buffer::new().format(seq)),
+            })
+            .insert(Header {
+                key: wire::HEADER_TIME,
+                value: Some(itoa::Buffer::new().format(time)),
+            });
+        self.send(&target, Some(key), value, headers)
+    }
+
+    pub fn send_mark(
+        &self,
+        table: usize,
+        partition: i32,
+        kind: MarkKind,
+        value: &[u8],
+    ) -> Result<(), ReplayError> {
+        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: wire::HEADER_MARK,
+            value: Some(kind.name()),
+        });
+        self.send(&Target { table, partition }, None, value, headers)
+    }
+
+    /// Serves delivery reports; fails as soon as a record could not be delivered.
+    pub fn poll(&self, timeout: Duration) -> Result<(), ReplayError> {
+        self.inner.poll(timeout);
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), ReplayError> {
+        let ctx = self.inner.context();
+        let failed = ctx.failed.load(Ordering::Relaxed);
+        if failed > 0 {
+            let (topic, partition, message) = ctx
+                .first_failure
+                .lock()
+                .expect("lock")
+                .clone()
+                .unwrap_or_default();
+            return Err(ReplayError::Delivery {
+                count: failed,
+                topic,
+                partition,
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits until every record is delivered (or failed).
+    pub fn flush(&self) -> Result<(), ReplayError> {
+        loop {
+            match self.inner.flush(Duration::from_secs(1)) {
+                Ok(()) => break,
+                Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
+                    self.check()?;
+                }
+                Err(e) => return Err(ReplayError::Producer(e.to_string())),
+            }
+        }
+        self.check()
+    }
+
+    pub fn in_flight(&self) -> i32 {
+        self.inner.in_flight_count()
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.inner.context().delivered.load(Ordering::Relaxed)
+    }
+}
+
+/// The replayer's own metrics (served on `--metrics-addr`).
+pub struct ReplayMetrics {
+    pub registry: SharedRegistry,
+    sent: Family<TopicLabel, Counter>,
+    delivered_total: Counter,
+    errors: Counter,
+    marks: Counter,
+    queue_depth: Gauge,
+    trace_time: Gauge<f64, AtomicU64>,
+    trace_unix: Gauge<f64, AtomicU64>,
+    topics: [String; 2],
+    last: Mutex<(u64, u64, u64)>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopicLabel {
+    topic: String,
+}
+
+impl ReplayMetrics {
+    pub fn new(kafka: &KafkaSettings) -> Self {
+        let mut r = Registry::with_prefix("tracepipe_replay");
+        let sent = Family::<TopicLabel, Counter>::default();
+        r.register(
+            "events_sent",
+            "Data records handed to the producer",
+            sent.clone(),
+        );
+        let delivered_total = Counter::default();
+        r.register(
+            "records_delivered",
+            "Records (data and marks) acknowledged by the broker",
+            delivered_total.clone(),
+        );
+        let errors = Counter::default();
+        r.register(
+            "delivery_errors",
+            "Records the broker did not accept",
+            errors.clone(),
+        );
+        let marks = Counter::default();
+        r.register(
+            "marks_sent",
+            "Watermark and end-of-stream marks written",
+            marks.clone(),
+        );
+        let queue_depth = Gauge::default();
+        r.register(
+            "queue_depth",
+            "Records waiting in the producer queue",
+            queue_depth.clone(),
+        );
+        let trace_time = Gauge::<f64, AtomicU64>::default();
+        r.register_with_unit(
+            "trace_time",
+            "Trace time of the last event sent",
+            prometheus_client::registry::Unit::Seconds,
+            trace_time.clone(),
+        );
+        let trace_unix = Gauge::<f64, AtomicU64>::default();
+        r.register_with_unit(
+            "trace_time_unix",
+            "The same as a 2011 Unix time",
+            prometheus_client::registry::Unit::Seconds,
+            trace_unix.clone(),
+        );
+        ReplayMetrics {
+            registry: Arc::new(Mutex::new(r)),
+            sent,
+            delivered_total,
+            errors,
+            marks,
+            queue_depth,
+            trace_time,
+            trace_unix,
+            topics: [kafka.job_topic.clone(), kafka.task_topic.clone()],
+            last: Mutex::new((0, 0, 0)),
+        }
+    }
+
+    /// Brings the counters up to date from the producer state (counters only move forward).
+    pub fn update_from(&self, producer: &Producer, sent: [u64; 2], time: u64, marks: u64) {
+        let mut last = self.last.lock().expect("lock");
+        for (t, n) in sent.iter().enumerate() {
+            let c = self.sent.get_or_create(&TopicLabel {
+                topic: self.topics[t].clone(),
+            });
+            let cur = c.get();
+            if *n > cur {
+                c.inc_by(n - cur);
+            }
+        }
+        let delivered = producer.delivered();
+        self.delivered_total
+            .inc_by(delivered.saturating_sub(last.0));
+        let failed = producer.inner.context().failed.load(Ordering::Relaxed);
+        self.errors.inc_by(failed.saturating_sub(last.1));
+        self.marks.inc_by(marks.saturating_sub(last.2));
+        *last = (delivered, failed, marks);
+        self.queue_depth.set(i64::from(producer.in_flight()));
+        if !crate::trace::is_after_end(time) {
+            self.trace_time.set(time as f64 / 1e6);
+            self.trace_unix.set(crate::clock::unix_seconds(time));
+        }
+    }
+}
+
+/// The seq after the last event already in the topics: the max over every partition of
+/// (last data seq + 1) and the marks' `next_seq`, read from the tail of each partition.
+pub fn find_resume_seq(settings: &KafkaSettings, partitions: [i32; 2]) -> Result<u64, ReplayError> {
+    let consumer: BaseConsumer = settings
+        .client_config("tracepipe-resume")
+        .set("enable.auto.commit", "false")
+        .set("group.id", "tracepipe-resume")
+        .create()
+        .map_err(|e| ReplayError::Resume(e.to_string()))?;
+    let mut next = 0u64;
+    let topics = [&settings.job_topic, &settings.task_topic];
+    for (t, topic) in topics.iter().enumerate() {
+        for p in 0..partitions[t] {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, kafka::CONNECT_TIMEOUT)
+                .map_err(|e| ReplayError::Resume(format!("{topic}/{p}: {e}")))?;
+            if high <= low {
+                continue;
+            }
+            // The tail holds a data record or a mark carrying next_seq within a few records.
+            let start = (high - 64).max(low);
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(topic, p, Offset::Offset(start))
+                .map_err(|e| ReplayError::Resume(e.to_string()))?;
+            consumer
+                .assign(&tpl)
+                .map_err(|e| ReplayError::Resume(e.to_string()))?;
+            let mut offset = start;
+            while offset < high {
+                let msg = match consumer.poll(kafka::CONNECT_TIMEOUT) {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => return Err(ReplayError::Resume(format!("{topic}/{p}: {e}"))),
+                    None => {
+                        return Err(ReplayError::Resume(format!(
+                            "{topic}/{p}: timed out reading offset {offset}"
+                        )))
+                    }
+                };
+                offset = msg.offset() + 1;
+                let headers = msg.headers();
+                let get = |name: &str| {
+                    headers.and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
+                };
+                if get(wire::HEADER_MARK).is_some() {
+                    if let Some(m) = msg.payload().and_then(wire::Mark::decode) {
+                        next = next.max(m.next_seq);
+                    }
+                } else if let Some(seq) = wire::header_u64(get(wire::HEADER_SEQ)) {
+                    next = next.max(seq + 1);
+                }
+            }
+        }
+    }
+    Ok(next)
+}

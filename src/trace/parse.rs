@@ -1,0 +1,173 @@
+//! CSV row -> typed record. Fields are parsed from raw bytes: the trace is ASCII, and
+//! going through `&str` and `str::parse` for integers costs a third of the parse time.
+
+use super::error::RowError;
+use super::record::{EventType, JobEvent, MissingInfo, TaskEvent};
+use csv::ByteRecord;
+
+pub const JOB_FIELDS: [&str; 8] = [
+    "time",
+    "missing info",
+    "job ID",
+    "event type",
+    "user",
+    "scheduling class",
+    "job name",
+    "logical job name",
+];
+
+pub const TASK_FIELDS: [&str; 13] = [
+    "time",
+    "missing info",
+    "job ID",
+    "task index",
+    "machine ID",
+    "event type",
+    "user",
+    "scheduling class",
+    "priority",
+    "CPU request",
+    "memory request",
+    "disk space request",
+    "different machines restriction",
+];
+
+fn invalid(field: &'static str, raw: &[u8], reason: &'static str) -> RowError {
+    RowError::Invalid {
+        field,
+        value: String::from_utf8_lossy(raw).into_owned(),
+        reason,
+    }
+}
+
+/// Unsigned decimal integer, no sign, no spaces, no overflow.
+pub fn parse_u64(raw: &[u8]) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 20 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &b in raw {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(v)
+}
+
+fn opt_u64(field: &'static str, raw: &[u8]) -> Result<Option<u64>, RowError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    parse_u64(raw)
+        .map(Some)
+        .ok_or_else(|| invalid(field, raw, "not an unsigned 64-bit integer"))
+}
+
+fn req_u64(field: &'static str, raw: &[u8]) -> Result<u64, RowError> {
+    opt_u64(field, raw)?.ok_or(RowError::Missing { field })
+}
+
+fn opt_u8(field: &'static str, raw: &[u8]) -> Result<Option<u8>, RowError> {
+    match opt_u64(field, raw)? {
+        None => Ok(None),
+        Some(v) => u8::try_from(v)
+            .map(Some)
+            .map_err(|_| invalid(field, raw, "out of range")),
+    }
+}
+
+fn event_type(field: &'static str, raw: &[u8]) -> Result<EventType, RowError> {
+    let code = req_u64(field, raw)?;
+    EventType::from_code(code).ok_or_else(|| invalid(field, raw, "unknown event type (0..8)"))
+}
+
+fn missing_info(field: &'static str, raw: &[u8]) -> Result<Option<MissingInfo>, RowError> {
+    match opt_u64(field, raw)? {
+        None => Ok(None),
+        Some(code) => MissingInfo::from_code(code)
+            .map(Some)
+            .ok_or_else(|| invalid(field, raw, "unknown missing info (0..2)")),
+    }
+}
+
+fn opt_f64(field: &'static str, raw: &[u8]) -> Result<Option<f64>, RowError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let s = std::str::from_utf8(raw).map_err(|_| invalid(field, raw, "not a number"))?;
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        _ => Err(invalid(field, raw, "not a finite number")),
+    }
+}
+
+fn opt_bool(field: &'static str, raw: &[u8]) -> Result<Option<bool>, RowError> {
+    match raw {
+        b"" => Ok(None),
+        b"0" => Ok(Some(false)),
+        b"1" => Ok(Some(true)),
+        _ => Err(invalid(field, raw, "not a boolean (0 or 1)")),
+    }
+}
+
+fn opt_string(field: &'static str, raw: &[u8]) -> Result<Option<String>, RowError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match std::str::from_utf8(raw) {
+        Ok(s) => Ok(Some(s.to_owned())),
+        Err(_) => Err(invalid(field, raw, "not valid UTF-8")),
+    }
+}
+
+fn check_count(row: &ByteRecord, expected: usize) -> Result<(), RowError> {
+    if row.len() != expected {
+        return Err(RowError::FieldCount {
+            expected,
+            got: row.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Parses one `job_events` row (8 fields).
+pub fn parse_job(row: &ByteRecord) -> Result<JobEvent, RowError> {
+    check_count(row, 8)?;
+    let f = |i: usize| &row[i];
+    Ok(JobEvent {
+        time: req_u64(JOB_FIELDS[0], f(0))?,
+        missing_info: missing_info(JOB_FIELDS[1], f(1))?,
+        job_id: req_u64(JOB_FIELDS[2], f(2))?,
+        event_type: event_type(JOB_FIELDS[3], f(3))?,
+        user: opt_string(JOB_FIELDS[4], f(4))?,
+        scheduling_class: opt_u8(JOB_FIELDS[5], f(5))?,
+        job_name: opt_string(JOB_FIELDS[6], f(6))?,
+        logical_job_name: opt_string(JOB_FIELDS[7], f(7))?,
+    })
+}
+
+/// Parses one `task_events` row (13 fields).
+pub fn parse_task(row: &ByteRecord) -> Result<TaskEvent, RowError> {
+    check_count(row, 13)?;
+    let f = |i: usize| &row[i];
+    let priority = opt_u8(TASK_FIELDS[8], f(8))?.ok_or(RowError::Missing {
+        field: TASK_FIELDS[8],
+    })?;
+    Ok(TaskEvent {
+        time: req_u64(TASK_FIELDS[0], f(0))?,
+        missing_info: missing_info(TASK_FIELDS[1], f(1))?,
+        job_id: req_u64(TASK_FIELDS[2], f(2))?,
+        task_index: req_u64(TASK_FIELDS[3], f(3))?,
+        machine_id: opt_u64(TASK_FIELDS[4], f(4))?,
+        event_type: event_type(TASK_FIELDS[5], f(5))?,
+        user: opt_string(TASK_FIELDS[6], f(6))?,
+        scheduling_class: opt_u8(TASK_FIELDS[7], f(7))?,
+        priority,
+        cpu_request: opt_f64(TASK_FIELDS[9], f(9))?,
+        memory_request: opt_f64(TASK_FIELDS[10], f(10))?,
+        disk_space_request: opt_f64(TASK_FIELDS[11], f(11))?,
+        different_machines_restriction: opt_bool(TASK_FIELDS[12], f(12))?,
+    })
+}

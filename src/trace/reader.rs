@@ -1,0 +1,248 @@
+//! Streaming reader of one table's parts: discovery, multi-member gzip, CSV, validation.
+//!
+//! Memory is one decoder buffer and one CSV record, whatever the size of the trace.
+
+use super::error::{RowError, SkipReason, TraceError};
+use super::parse::{parse_job, parse_task};
+use super::record::{Position, Record, Table};
+use flate2::read::MultiGzDecoder;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+/// What to do with a bad row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Stop with an error naming file, line, field and value.
+    #[default]
+    Fail,
+    /// Skip the row and count it by reason.
+    Skip,
+}
+
+/// A discovered part file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub number: u32,
+    pub path: PathBuf,
+}
+
+/// Parses `part-NNNNN-of-MMMMM.csv.gz` into NNNNN.
+pub fn part_number(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("part-")?.strip_suffix(".csv.gz")?;
+    let (n, total) = rest.split_once("-of-")?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(n) || !digits(total) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// Lists the parts of a table folder sorted by part number (not by name).
+pub fn discover_parts(dir: &Path) -> Result<Vec<Part>, TraceError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| TraceError::io(dir, e))?;
+    let mut parts: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| TraceError::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(number) = name.to_str().and_then(part_number) else {
+            continue;
+        };
+        if let Some(prev) = parts.insert(number, entry.path()) {
+            return Err(TraceError::DuplicatePart {
+                dir: dir.to_owned(),
+                part: number,
+                first: prev.display().to_string(),
+                second: entry.path().display().to_string(),
+            });
+        }
+    }
+    if parts.is_empty() {
+        return Err(TraceError::NoParts {
+            dir: dir.to_owned(),
+        });
+    }
+    Ok(parts
+        .into_iter()
+        .map(|(number, path)| Part { number, path })
+        .collect())
+}
+
+/// Rows skipped under [`OnError::Skip`], by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkipCounts {
+    counts: BTreeMap<SkipReason, u64>,
+}
+
+impl SkipCounts {
+    pub fn add(&mut self, reason: SkipReason) {
+        *self.counts.entry(reason).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: &SkipCounts) {
+        for (r, n) in &other.counts {
+            *self.counts.entry(*r).or_default() += n;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    pub fn get(&self, reason: SkipReason) -> u64 {
+        self.counts.get(&reason).copied().unwrap_or(0)
+    }
+
+    /// (reason name, count) for the non-zero reasons.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.counts.iter().map(|(r, n)| (r.name(), *n))
+    }
+}
+
+type CsvReader = csv::Reader<MultiGzDecoder<BufReader<File>>>;
+
+/// Iterator over the rows of one table, part after part, validated.
+pub struct TableReader {
+    table: Table,
+    parts: std::vec::IntoIter<Part>,
+    current: Option<(Part, CsvReader)>,
+    row: csv::ByteRecord,
+    prev_time: Option<u64>,
+    on_error: OnError,
+    skipped: SkipCounts,
+    rows: u64,
+    total_bytes: u64,
+    done_bytes: u64,
+    current_bytes: u64,
+}
+
+impl TableReader {
+    /// Opens the table folder `dir` (lists parts now, opens each part lazily).
+    pub fn open(table: Table, dir: &Path, on_error: OnError) -> Result<Self, TraceError> {
+        Ok(Self::from_parts(table, discover_parts(dir)?, on_error))
+    }
+
+    pub fn from_parts(table: Table, parts: Vec<Part>, on_error: OnError) -> Self {
+        let total_bytes = parts
+            .iter()
+            .map(|p| std::fs::metadata(&p.path).map_or(0, |m| m.len()))
+            .sum();
+        TableReader {
+            total_bytes,
+            done_bytes: 0,
+            current_bytes: 0,
+            table,
+            parts: parts.into_iter(),
+            current: None,
+            row: csv::ByteRecord::new(),
+            prev_time: None,
+            on_error,
+            skipped: SkipCounts::default(),
+            rows: 0,
+        }
+    }
+
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    pub fn skipped(&self) -> &SkipCounts {
+        &self.skipped
+    }
+
+    /// Compressed bytes of the parts finished so far and of all parts: a progress measure.
+    pub fn bytes_progress(&self) -> (u64, u64) {
+        (self.done_bytes, self.total_bytes)
+    }
+
+    /// Rows returned so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn open_part(part: &Part) -> Result<CsvReader, TraceError> {
+        let file = File::open(&part.path).map_err(|e| TraceError::io(&part.path, e))?;
+        let gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 17, file));
+        Ok(csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .quoting(false)
+            .buffer_capacity(1 << 17)
+            .from_reader(gz))
+    }
+
+    fn next_row(&mut self) -> Option<Result<(Record, Position), TraceError>> {
+        loop {
+            if self.current.is_none() {
+                let part = self.parts.next()?;
+                self.done_bytes += self.current_bytes;
+                self.current_bytes = std::fs::metadata(&part.path).map_or(0, |m| m.len());
+                match Self::open_part(&part) {
+                    Ok(r) => self.current = Some((part, r)),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            let (part, reader) = self.current.as_mut().expect("opened above");
+            match reader.read_byte_record(&mut self.row) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.current = None;
+                    self.done_bytes += std::mem::take(&mut self.current_bytes);
+                    continue;
+                }
+                Err(e) => {
+                    let path = part.path.clone();
+                    self.current = None;
+                    self.parts = Vec::new().into_iter();
+                    let io = match e.into_kind() {
+                        csv::ErrorKind::Io(io) => io,
+                        other => std::io::Error::other(format!("{other:?}")),
+                    };
+                    return Some(Err(TraceError::io(path, io)));
+                }
+            }
+            let line = self.row.position().map_or(0, |p| p.line());
+            let pos = Position {
+                part: part.number,
+                line,
+            };
+            let parsed = match self.table {
+                Table::Job => parse_job(&self.row).map(Record::Job),
+                Table::Task => parse_task(&self.row).map(Record::Task),
+            };
+            let checked = parsed.and_then(|rec| match self.prev_time {
+                Some(previous) if rec.time() < previous => Err(RowError::TimeOrder {
+                    time: rec.time(),
+                    previous,
+                }),
+                _ => Ok(rec),
+            });
+            match checked {
+                Ok(rec) => {
+                    self.prev_time = Some(rec.time());
+                    self.rows += 1;
+                    return Some(Ok((rec, pos)));
+                }
+                Err(error) if self.on_error == OnError::Skip => {
+                    self.skipped.add(error.reason());
+                }
+                Err(error) => {
+                    let path = part.path.clone();
+                    self.current = None;
+                    self.parts = Vec::new().into_iter();
+                    return Some(Err(TraceError::Row { path, line, error }));
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for TableReader {
+    type Item = Result<(Record, Position), TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_row()
+    }
+}

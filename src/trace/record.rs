@@ -1,0 +1,243 @@
+//! Typed rows of the two trace tables, exactly as in the trace's schema.
+//!
+//! Optional fields are `Option`s: an empty CSV field is "missing", never 0 or "unknown"
+//! (defect 4 of the first implementation summed unscheduled tasks under a fake machine 0).
+
+use std::fmt;
+
+/// `time` sentinel written by the trace for "after the end of the trace window" (2^63-1).
+pub const TIME_AFTER_END: u64 = i64::MAX as u64;
+/// The same sentinel as some public readers report it in raw task files (2^64-1).
+pub const TIME_AFTER_END_U64: u64 = u64::MAX;
+/// Trace time 0 is 2011-05-01T22:50:00Z (trace time 600 s is 2011-05-01 19:00 EDT).
+pub const TRACE_EPOCH_UNIX_SECONDS: u64 = 1_304_290_200;
+
+/// True for both "after the end of the trace window" sentinels.
+pub fn is_after_end(time: u64) -> bool {
+    time >= TIME_AFTER_END
+}
+
+/// Which table a row comes from. The order matters: jobs sort before tasks at equal time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    Job = 0,
+    Task = 1,
+}
+
+impl Table {
+    pub const ALL: [Table; 2] = [Table::Job, Table::Task];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Job => "job",
+            Table::Task => "task",
+        }
+    }
+
+    /// Number of CSV fields of a row of this table.
+    pub fn field_count(self) -> usize {
+        match self {
+            Table::Job => 8,
+            Table::Task => 13,
+        }
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Event types shared by jobs and tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum EventType {
+    Submit = 0,
+    Schedule = 1,
+    Evict = 2,
+    Fail = 3,
+    Finish = 4,
+    Kill = 5,
+    Lost = 6,
+    UpdatePending = 7,
+    UpdateRunning = 8,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 9] = [
+        EventType::Submit,
+        EventType::Schedule,
+        EventType::Evict,
+        EventType::Fail,
+        EventType::Finish,
+        EventType::Kill,
+        EventType::Lost,
+        EventType::UpdatePending,
+        EventType::UpdateRunning,
+    ];
+
+    pub fn from_code(code: u64) -> Option<EventType> {
+        EventType::ALL.get(usize::try_from(code).ok()?).copied()
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Upper-case name as in the trace documentation (`SUBMIT`, `UPDATE_RUNNING`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Submit => "SUBMIT",
+            EventType::Schedule => "SCHEDULE",
+            EventType::Evict => "EVICT",
+            EventType::Fail => "FAIL",
+            EventType::Finish => "FINISH",
+            EventType::Kill => "KILL",
+            EventType::Lost => "LOST",
+            EventType::UpdatePending => "UPDATE_PENDING",
+            EventType::UpdateRunning => "UPDATE_RUNNING",
+        }
+    }
+
+    /// EVICT, FAIL, FINISH, KILL, LOST: the task or job is dead afterwards.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            EventType::Evict
+                | EventType::Fail
+                | EventType::Finish
+                | EventType::Kill
+                | EventType::Lost
+        )
+    }
+}
+
+impl TryFrom<u8> for EventType {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, String> {
+        EventType::from_code(v.into()).ok_or_else(|| format!("unknown event type {v}"))
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `missing info` column: why a record is synthesised or incomplete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MissingInfo {
+    SnapshotButNoTransition = 0,
+    NoSnapshotOrTransition = 1,
+    ExistsButNoCreation = 2,
+}
+
+impl MissingInfo {
+    pub fn from_code(code: u64) -> Option<MissingInfo> {
+        match code {
+            0 => Some(MissingInfo::SnapshotButNoTransition),
+            1 => Some(MissingInfo::NoSnapshotOrTransition),
+            2 => Some(MissingInfo::ExistsButNoCreation),
+            _ => None,
+        }
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl TryFrom<u8> for MissingInfo {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Self, String> {
+        MissingInfo::from_code(v.into()).ok_or_else(|| format!("unknown missing info {v}"))
+    }
+}
+
+/// One row of `job_events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEvent {
+    pub time: u64,
+    pub missing_info: Option<MissingInfo>,
+    pub job_id: u64,
+    pub event_type: EventType,
+    pub user: Option<String>,
+    pub scheduling_class: Option<u8>,
+    pub job_name: Option<String>,
+    pub logical_job_name: Option<String>,
+}
+
+/// One row of `task_events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskEvent {
+    pub time: u64,
+    pub missing_info: Option<MissingInfo>,
+    pub job_id: u64,
+    pub task_index: u64,
+    pub machine_id: Option<u64>,
+    pub event_type: EventType,
+    pub user: Option<String>,
+    pub scheduling_class: Option<u8>,
+    pub priority: u8,
+    pub cpu_request: Option<f64>,
+    pub memory_request: Option<f64>,
+    pub disk_space_request: Option<f64>,
+    pub different_machines_restriction: Option<bool>,
+}
+
+/// A row of either table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Job(JobEvent),
+    Task(TaskEvent),
+}
+
+impl Record {
+    pub fn time(&self) -> u64 {
+        match self {
+            Record::Job(j) => j.time,
+            Record::Task(t) => t.time,
+        }
+    }
+
+    pub fn table(&self) -> Table {
+        match self {
+            Record::Job(_) => Table::Job,
+            Record::Task(_) => Table::Task,
+        }
+    }
+
+    pub fn job_id(&self) -> u64 {
+        match self {
+            Record::Job(j) => j.job_id,
+            Record::Task(t) => t.job_id,
+        }
+    }
+
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Record::Job(j) => j.event_type,
+            Record::Task(t) => t.event_type,
+        }
+    }
+}
+
+/// Where a row came from: for error messages and for the merge's tie-break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    /// Part number `NNNNN` of `part-NNNNN-of-MMMMM.csv.gz`.
+    pub part: u32,
+    /// 1-based line number inside the decompressed part.
+    pub line: u64,
+}
+
+/// A trace row with its place in the global order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Global sequence number: 0, 1, 2, ... in (time, table, part, line) order.
+    pub seq: u64,
+    pub record: Record,
+}

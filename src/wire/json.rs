@@ -1,0 +1,209 @@
+//! JSON values of data records. Encoding is hand-written (itoa/ryu into a reused buffer):
+//! it runs once per event on the replay's hot path.
+
+use crate::trace::{EventType, JobEvent, MissingInfo, Record, TaskEvent};
+
+struct Out<'a>(&'a mut Vec<u8>);
+
+impl Out<'_> {
+    fn raw(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        match v {
+            Some(v) => self.u64(v),
+            None => self.raw("null"),
+        }
+    }
+    fn opt_f64(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self
+                .0
+                .extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes()),
+            None => self.raw("null"),
+        }
+    }
+    /// Trace strings are base64 hashes; anything else is escaped properly.
+    fn opt_str(&mut self, v: &Option<String>) {
+        match v {
+            None => self.raw("null"),
+            Some(s)
+                if s.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') =>
+            {
+                self.0.push(b'"');
+                self.raw(s);
+                self.0.push(b'"');
+            }
+            Some(s) => {
+                serde_json::to_writer(&mut *self.0, s).expect("writing to a Vec cannot fail");
+            }
+        }
+    }
+    fn missing(&mut self, v: Option<MissingInfo>) {
+        self.opt_u64(v.map(|m| u64::from(m.code())));
+    }
+}
+
+/// Writes the JSON value of `record` into `out` (cleared first).
+pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
+    out.clear();
+    let mut o = Out(out);
+    match record {
+        Record::Job(j) => {
+            o.raw("{\"time\":");
+            o.u64(j.time);
+            o.raw(",\"missing_info\":");
+            o.missing(j.missing_info);
+            o.raw(",\"job_id\":");
+            o.u64(j.job_id);
+            o.raw(",\"event_type\":");
+            o.u64(j.event_type.code().into());
+            o.raw(",\"user\":");
+            o.opt_str(&j.user);
+            o.raw(",\"scheduling_class\":");
+            o.opt_u64(j.scheduling_class.map(u64::from));
+            o.raw(",\"job_name\":");
+            o.opt_str(&j.job_name);
+            o.raw(",\"logical_job_name\":");
+            o.opt_str(&j.logical_job_name);
+            o.raw("}");
+        }
+        Record::Task(t) => {
+            o.raw("{\"time\":");
+            o.u64(t.time);
+            o.raw(",\"missing_info\":");
+            o.missing(t.missing_info);
+            o.raw(",\"job_id\":");
+            o.u64(t.job_id);
+            o.raw(",\"task_index\":");
+            o.u64(t.task_index);
+            o.raw(",\"machine_id\":");
+            o.opt_u64(t.machine_id);
+            o.raw(",\"event_type\":");
+            o.u64(t.event_type.code().into());
+            o.raw(",\"user\":");
+            o.opt_str(&t.user);
+            o.raw(",\"scheduling_class\":");
+            o.opt_u64(t.scheduling_class.map(u64::from));
+            o.raw(",\"priority\":");
+            o.u64(t.priority.into());
+            o.raw(",\"cpu_request\":");
+            o.opt_f64(t.cpu_request);
+            o.raw(",\"memory_request\":");
+            o.opt_f64(t.memory_request);
+            o.raw(",\"disk_space_request\":");
+            o.opt_f64(t.disk_space_request);
+            o.raw(",\"different_machines_restriction\":");
+            o.raw(match t.different_machines_restriction {
+                None => "null",
+                Some(true) => "true",
+                Some(false) => "false",
+            });
+            o.raw("}");
+        }
+    }
+}
+
+/// A value that is not a valid data record of the expected table.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {table} event JSON: {message}")]
+pub struct DecodeError {
+    pub table: &'static str,
+    pub message: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobJson {
+    time: u64,
+    missing_info: Option<u8>,
+    job_id: u64,
+    event_type: u8,
+    user: Option<String>,
+    scheduling_class: Option<u8>,
+    job_name: Option<String>,
+    logical_job_name: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskJson {
+    time: u64,
+    missing_info: Option<u8>,
+    job_id: u64,
+    task_index: u64,
+    machine_id: Option<u64>,
+    event_type: u8,
+    user: Option<String>,
+    scheduling_class: Option<u8>,
+    priority: u8,
+    cpu_request: Option<f64>,
+    memory_request: Option<f64>,
+    disk_space_request: Option<f64>,
+    different_machines_restriction: Option<bool>,
+}
+
+fn enums(
+    table: &'static str,
+    event_type: u8,
+    missing: Option<u8>,
+) -> Result<(EventType, Option<MissingInfo>), DecodeError> {
+    let err = |message: String| DecodeError { table, message };
+    let et = EventType::try_from(event_type).map_err(err)?;
+    let mi = missing
+        .map(MissingInfo::try_from)
+        .transpose()
+        .map_err(err)?;
+    Ok((et, mi))
+}
+
+/// Parses a data record's value back into a typed record of `table`.
+pub fn decode_record(table: crate::trace::Table, value: &[u8]) -> Result<Record, DecodeError> {
+    use crate::trace::Table;
+    match table {
+        Table::Job => {
+            let j: JobJson = serde_json::from_slice(value).map_err(|e| DecodeError {
+                table: "job",
+                message: e.to_string(),
+            })?;
+            let (event_type, missing_info) = enums("job", j.event_type, j.missing_info)?;
+            Ok(Record::Job(JobEvent {
+                time: j.time,
+                missing_info,
+                job_id: j.job_id,
+                event_type,
+                user: j.user,
+                scheduling_class: j.scheduling_class,
+                job_name: j.job_name,
+                logical_job_name: j.logical_job_name,
+            }))
+        }
+        Table::Task => {
+            let t: TaskJson = serde_json::from_slice(value).map_err(|e| DecodeError {
+                table: "task",
+                message: e.to_string(),
+            })?;
+            let (event_type, missing_info) = enums("task", t.event_type, t.missing_info)?;
+            Ok(Record::Task(TaskEvent {
+                time: t.time,
+                missing_info,
+                job_id: t.job_id,
+                task_index: t.task_index,
+                machine_id: t.machine_id,
+                event_type,
+                user: t.user,
+                scheduling_class: t.scheduling_class,
+                priority: t.priority,
+                cpu_request: t.cpu_request,
+                memory_request: t.memory_request,
+                disk_space_request: t.disk_space_request,
+                different_machines_restriction: t.different_machines_restriction,
+            }))
+        }
+    }
+}

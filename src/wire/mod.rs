@@ -1,0 +1,122 @@
+//! Stage 3: the Kafka wire format, shared by the replayer and every consumer.
+//!
+//! - Data record: key = job ID in decimal, value = JSON with the first implementation's
+//!   snake_case names (integers for IDs and times, `null` for missing, `true`/`false` for the
+//!   restriction flag), headers `seq` and `time` (decimal ASCII).
+//! - Mark record (watermark or end of stream): null key, header `tracepipe-mark`, value
+//!   `{"tracepipe_mark":"watermark"|"end","time":T,"next_seq":N}`. No data record has a null
+//!   key or a `tracepipe_mark` field, so plain consumers drop marks with `key IS NOT NULL`.
+
+mod json;
+mod partitioner;
+
+pub use json::{decode_record, encode_record, DecodeError};
+pub use partitioner::{murmur2, partition_for_key};
+
+/// Header carrying the global sequence number of a data record.
+pub const HEADER_SEQ: &str = "seq";
+/// Header carrying the trace time (microseconds) of a data record.
+pub const HEADER_TIME: &str = "time";
+/// Header present only on mark records; its value is the mark kind.
+pub const HEADER_MARK: &str = "tracepipe-mark";
+
+/// Default topic names, kept from the first implementation.
+pub const DEFAULT_JOB_TOPIC: &str = "job-events";
+pub const DEFAULT_TASK_TOPIC: &str = "task-events";
+pub const DEFAULT_PARTITIONS: i32 = 12;
+
+/// Kinds of progress marks the replayer writes between data records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkKind {
+    /// Every later record of this partition has `seq >= next_seq`.
+    Watermark,
+    /// This replay wrote nothing more to this partition; `next_seq` is the replay's event count.
+    End,
+}
+
+impl MarkKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            MarkKind::Watermark => "watermark",
+            MarkKind::End => "end",
+        }
+    }
+
+    pub fn parse(s: &[u8]) -> Option<MarkKind> {
+        match s {
+            b"watermark" => Some(MarkKind::Watermark),
+            b"end" => Some(MarkKind::End),
+            _ => None,
+        }
+    }
+}
+
+/// A progress mark: the replayer's position when the mark was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub kind: MarkKind,
+    /// Trace time of the last event sent before the mark (0 if none).
+    pub time: u64,
+    /// Sequence number the next event of the replay will get.
+    pub next_seq: u64,
+}
+
+impl Mark {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(b"{\"tracepipe_mark\":\"");
+        out.extend_from_slice(self.kind.name().as_bytes());
+        out.extend_from_slice(b"\",\"time\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.time).as_bytes());
+        out.extend_from_slice(b",\"next_seq\":");
+        out.extend_from_slice(itoa::Buffer::new().format(self.next_seq).as_bytes());
+        out.push(b'}');
+    }
+
+    pub fn decode(value: &[u8]) -> Option<Mark> {
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            #[serde(borrow)]
+            tracepipe_mark: &'a str,
+            time: u64,
+            next_seq: u64,
+        }
+        let raw: Raw = serde_json::from_slice(value).ok()?;
+        Some(Mark {
+            kind: MarkKind::parse(raw.tracepipe_mark.as_bytes())?,
+            time: raw.time,
+            next_seq: raw.next_seq,
+        })
+    }
+}
+
+/// Parses a decimal header value.
+pub fn header_u64(value: Option<&[u8]>) -> Option<u64> {
+    crate::trace::parse::parse_u64(value?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mark_round_trip() {
+        let m = Mark {
+            kind: MarkKind::End,
+            time: u64::MAX,
+            next_seq: 42,
+        };
+        let mut buf = Vec::new();
+        m.encode(&mut buf);
+        assert_eq!(
+            std::str::from_utf8(&buf).unwrap(),
+            r#"{"tracepipe_mark":"end","time":18446744073709551615,"next_seq":42}"#
+        );
+        assert_eq!(Mark::decode(&buf), Some(m));
+    }
+
+    #[test]
+    fn data_value_is_never_a_mark() {
+        assert_eq!(Mark::decode(br#"{"time":1,"job_id":2}"#), None);
+    }
+}

@@ -1,0 +1,43 @@
+# tracepipe: replays the Google 2011 cluster trace into Apache Kafka.
+#
+#   make up      start the local stack (Kafka 4 KRaft, Prometheus, Pushgateway); idempotent
+#   make down    stop it (data kept under .run/; `bash scripts/stack.sh down --wipe` deletes it)
+#   make status  which servers are up
+#   make build   release build of the tracepipe binary
+#   make demo    up + build, then replay the bundled sample (scripts/demo.sh)
+#   make test    up, then all tests (scripts/test.sh: cargo tests + pytest)
+#   make lint    rustfmt check and clippy with warnings as errors
+#
+# Ports and folders come from the environment (see scripts/stack.sh): KAFKA_BOOTSTRAP,
+# KAFKA_CONTROLLER_PORT, PROMETHEUS_PORT, PUSHGATEWAY_PORT, AGGREGATE_METRICS_PORT,
+# REPLAY_METRICS_PORT, TRACEPIPE_RUN_DIR (.run/), TRACEPIPE_CACHE_DIR (.cache/).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: up down status logs build demo test lint
+
+up:
+	bash scripts/stack.sh up
+
+down:
+	bash scripts/stack.sh down
+
+status:
+	bash scripts/stack.sh status
+
+logs:
+	bash scripts/stack.sh logs
+
+build:
+	$(CARGO) build --release
+
+demo: up build
+	bash scripts/demo.sh
+
+test: up
+	bash scripts/test.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings

@@ -1,0 +1,646 @@
+#!/usr/bin/env bash
+# Local stack of real servers for tracepipe development and tests, started as plain processes
+# (no Docker):
+#   - Apache Kafka 4.x, KRaft combined mode (broker + controller, node.id=1), jars from Maven Central
+#   - Prometheus          (Debian package `prometheus`)
+#   - Prometheus Pushgateway (Debian package `prometheus-pushgateway`)
+#
+# Usage: bash scripts/stack.sh COMMAND [ARGS]
+#   up                 start whatever is not running yet and wait until every server answers
+#   down [--wipe]      stop the servers this script started (recorded pids only);
+#                      --wipe also deletes the Kafka and Prometheus data
+#   status             one line per server; exit 0 only if all three are up
+#   logs [NAME] [-f] [-n N]
+#                      tail the log files (NAME: kafka, prometheus, pushgateway)
+#   env                print `export VAR=...` lines for the stack (eval "$(bash scripts/stack.sh env)")
+#   kill-kafka         kill -9 the recorded broker pid (crash test); data stays
+#   start-kafka        start only Kafka and wait until it answers
+#   reset-kafka        stop Kafka, delete its data (all topics), start it again
+#
+# Environment (defaults in brackets):
+#   KAFKA_BOOTSTRAP        [127.0.0.1:9092]  host and port of the broker listener
+#   KAFKA_CONTROLLER_PORT  [9093]            KRaft controller listener (same host)
+#   PROMETHEUS_PORT        [9090]
+#   PUSHGATEWAY_PORT       [9091]
+#   AGGREGATE_METRICS_PORT [9464]            scraped as job tracepipe-aggregate
+#   REPLAY_METRICS_PORT    [9465]            scraped as job tracepipe-replay
+#   TRACEPIPE_RUN_DIR      [<repo>/.run]     data dirs, pid files, logs (logs/ below it)
+#   TRACEPIPE_CACHE_DIR    [<repo>/.cache]   kafka-libs/ (the broker's classpath)
+#   TRACEPIPE_UP_TIMEOUT   [90]              seconds to wait for each server
+#   KAFKA_HEAP_OPTS        [-Xms256m -Xmx1g]
+#   KAFKA_RETENTION_HOURS  [24]  KAFKA_RETENTION_BYTES [1073741824] (per partition)
+#   PROMETHEUS_RETENTION   [7d]
+set -euo pipefail
+set +m # no job control: background children stay in our process group until setsid
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+
+abspath() {
+  case $1 in
+    /*) printf '%s\n' "$1" ;;
+    *) printf '%s\n' "$PWD/$1" ;;
+  esac
+}
+
+die() {
+  printf 'stack: error: %s\n' "$*" >&2
+  exit 1
+}
+say() { printf 'stack: %s\n' "$*"; }
+
+is_port() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0 && 10#$1 < 65536)); }
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------
+KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP:-127.0.0.1:9092}
+_first_bootstrap=${KAFKA_BOOTSTRAP%%,*}
+KAFKA_HOST=${_first_bootstrap%:*}
+KAFKA_PORT=${_first_bootstrap##*:}
+[[ $_first_bootstrap == *:* && -n $KAFKA_HOST ]] || die "KAFKA_BOOTSTRAP must be host:port, got '$KAFKA_BOOTSTRAP'"
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+PUSHGATEWAY_PORT=${PUSHGATEWAY_PORT:-9091}
+AGGREGATE_METRICS_PORT=${AGGREGATE_METRICS_PORT:-9464}
+REPLAY_METRICS_PORT=${REPLAY_METRICS_PORT:-9465}
+for _v in KAFKA_PORT KAFKA_CONTROLLER_PORT PROMETHEUS_PORT PUSHGATEWAY_PORT AGGREGATE_METRICS_PORT REPLAY_METRICS_PORT; do
+  is_port "${!_v}" || die "$_v is not a port number: '${!_v}'"
+done
+
+RUN_DIR=$(abspath "${TRACEPIPE_RUN_DIR:-$REPO_DIR/.run}")
+CACHE_DIR=$(abspath "${TRACEPIPE_CACHE_DIR:-$REPO_DIR/.cache}")
+UP_TIMEOUT=${TRACEPIPE_UP_TIMEOUT:-90}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+KAFKA_RETENTION_HOURS=${KAFKA_RETENTION_HOURS:-24}
+KAFKA_RETENTION_BYTES=${KAFKA_RETENTION_BYTES:-1073741824}
+PROMETHEUS_RETENTION=${PROMETHEUS_RETENTION:-7d}
+
+LOG_DIR=$RUN_DIR/logs
+PID_DIR=$RUN_DIR/pids
+KAFKA_DIR=$RUN_DIR/kafka
+KAFKA_DATA_DIR=$KAFKA_DIR/data
+KAFKA_CONFIG=$KAFKA_DIR/server.properties
+KAFKA_LIBS=$CACHE_DIR/kafka-libs
+KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
+KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j2.yaml
+KAFKA_TOOLS_LOG4J=$SCRIPT_DIR/kafka/tools-log4j2.yaml
+PROM_DIR=$RUN_DIR/prometheus
+PROM_CONFIG=$PROM_DIR/prometheus.yml
+PROM_DATA_DIR=$PROM_DIR/data
+
+SERVICES=(kafka pushgateway prometheus) # start order; stopped in reverse
+
+log_file() {
+  case $1 in
+    kafka) printf '%s\n' "$LOG_DIR/kafka.log" ;;
+    *) printf '%s\n' "$LOG_DIR/$1.log" ;;
+  esac
+}
+# stdout/stderr of the process itself (for Kafka: JVM messages; its log4j output is kafka.log)
+out_file() {
+  case $1 in
+    kafka) printf '%s\n' "$LOG_DIR/kafka.out" ;;
+    *) printf '%s\n' "$LOG_DIR/$1.log" ;;
+  esac
+}
+pid_file() { printf '%s\n' "$PID_DIR/$1.pid"; }
+service_port() {
+  case $1 in
+    kafka) printf '%s\n' "$KAFKA_PORT" ;;
+    prometheus) printf '%s\n' "$PROMETHEUS_PORT" ;;
+    pushgateway) printf '%s\n' "$PUSHGATEWAY_PORT" ;;
+  esac
+}
+service_host() {
+  case $1 in
+    kafka) printf '%s\n' "$KAFKA_HOST" ;;
+    *) printf '%s\n' 127.0.0.1 ;;
+  esac
+}
+# A string that the command line of our own process contains (guards against pid reuse).
+service_marker() {
+  case $1 in
+    kafka) printf '%s\n' "$KAFKA_CONFIG" ;;
+    prometheus) printf '%s\n' "$PROM_CONFIG" ;;
+    pushgateway) printf '%s\n' "--web.listen-address=127.0.0.1:$PUSHGATEWAY_PORT" ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# shellcheck disable=SC2016 # $0 and $1 are expanded by the inner bash
+port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
+http_ok() { curl -fsS -m 3 -o /dev/null "$1" 2>/dev/null; }
+
+read_pid() {
+  local f
+  f=$(pid_file "$1")
+  [[ -f $f ]] || return 1
+  local pid
+  pid=$(<"$f")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+# True if the pid is a live, non-zombie process (whatever it runs).
+pid_alive() {
+  local state
+  [[ -r /proc/$1/stat ]] || return 1
+  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
+# True if the pid is a live process whose command line carries the service marker.
+pid_is_ours() {
+  local name=$1 pid=$2 cmdline
+  pid_alive "$pid" || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$(service_marker "$name")"* ]]
+}
+
+# Prints the pid of the running service, or fails (and removes a stale pid file).
+running_pid() {
+  local name=$1 pid
+  pid=$(read_pid "$name") || return 1
+  if pid_is_ours "$name" "$pid"; then
+    printf '%s\n' "$pid"
+    return 0
+  fi
+  rm -f "$(pid_file "$name")"
+  return 1
+}
+
+ready() {
+  case $1 in
+    kafka) port_open "$KAFKA_HOST" "$KAFKA_PORT" && port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" ;;
+    prometheus) http_ok "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" ;;
+    pushgateway) http_ok "http://127.0.0.1:$PUSHGATEWAY_PORT/-/ready" ;;
+  esac
+}
+
+show_log_tail() {
+  local name=$1 f
+  for f in "$(log_file "$name")" "$(out_file "$name")"; do
+    if [[ -s $f ]]; then
+      printf -- '----- last 40 lines of %s -----\n' "$f" >&2
+      tail -n 40 "$f" >&2
+    fi
+  done
+}
+
+with_lock() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/.stack.lock"
+  flock -w 600 9 || die "could not lock $RUN_DIR/.stack.lock (another stack.sh still running?)"
+}
+
+# Start a detached process (own session, no stdin, lock fd closed), record its pid.
+spawn() {
+  local name=$1
+  shift
+  local out
+  out=$(out_file "$name")
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  printf '\n===== %s: starting %s =====\n' "$(date '+%F %T')" "$name" >>"$out"
+  nohup setsid "$@" >>"$out" 2>&1 </dev/null 9>&- &
+  printf '%s\n' "$!" >"$(pid_file "$name")"
+}
+
+# TERM, wait up to $2 seconds, then KILL. Only the recorded pid, and only if it is still ours.
+stop_service() {
+  local name=$1 grace=$2 pid i
+  if ! pid=$(running_pid "$name"); then
+    say "$name: not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    pid_is_ours "$name" "$pid" || break
+    sleep 0.1
+  done
+  if pid_is_ours "$name" "$pid"; then
+    say "$name: still running after ${grace}s, sending KILL to $pid"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      pid_is_ours "$name" "$pid" || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$(pid_file "$name")"
+  say "$name: stopped (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites
+# ---------------------------------------------------------------------------------------------
+need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+
+ensure_prometheus_packages() {
+  command -v prometheus >/dev/null 2>&1 && command -v prometheus-pushgateway >/dev/null 2>&1 && return 0
+  if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    die "prometheus / prometheus-pushgateway missing: apt-get install prometheus prometheus-pushgateway (as root)"
+  fi
+  say "installing Debian packages prometheus prometheus-pushgateway"
+  # The packages start system services on the default ports (9090, 9091) when installed, unless
+  # policy-rc.d forbids it; forbid it for the duration of the install if nothing does already.
+  local policy=/usr/sbin/policy-rc.d own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# temporary, from tracepipe scripts/stack.sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+  fi
+  local rc=0
+  {
+    DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus prometheus-pushgateway
+  } >"$LOG_DIR/apt-install.log" 2>&1 || rc=$?
+  ((own_policy)) && rm -f "$policy"
+  if ((rc != 0)); then
+    tail -n 30 "$LOG_DIR/apt-install.log" >&2
+    die "apt-get install prometheus prometheus-pushgateway failed"
+  fi
+  disable_system_services
+}
+
+# Make sure the distribution's own services do not hold our ports.
+disable_system_services() {
+  local svc
+  for svc in prometheus prometheus-pushgateway; do
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+      systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    else
+      if [[ -x /etc/init.d/$svc ]]; then
+        service "$svc" stop >/dev/null 2>&1 || true
+        update-rc.d "$svc" disable >/dev/null 2>&1 || true
+      fi
+    fi
+  done
+}
+
+ensure_kafka_libs() {
+  local marker=$KAFKA_LIBS/.pom.sha256 want
+  want=$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)
+  if [[ -f $marker && $(<"$marker") == "$want" ]]; then
+    return 0
+  fi
+  need_cmd mvn "install Maven (Debian package maven)"
+  local t0 tmp
+  t0=$(now)
+  say "kafka: fetching the broker classpath from Maven Central into $KAFKA_LIBS"
+  mkdir -p "$CACHE_DIR" "$LOG_DIR"
+  tmp=$(mktemp -d "$CACHE_DIR/kafka-libs.tmp.XXXXXX")
+  if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" >"$LOG_DIR/mvn-kafka-libs.log" 2>&1; then
+    tail -n 40 "$LOG_DIR/mvn-kafka-libs.log" >&2
+    rm -rf "$tmp"
+    die "mvn dependency:copy-dependencies failed (log: $LOG_DIR/mvn-kafka-libs.log)"
+  fi
+  printf '%s\n' "$want" >"$tmp/.pom.sha256"
+  rm -rf "$KAFKA_LIBS"
+  mv "$tmp" "$KAFKA_LIBS"
+  say "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $(elapsed "$t0")s"
+}
+
+java_major() {
+  java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# Config rendering
+# ---------------------------------------------------------------------------------------------
+# Escapes a value for the right-hand side of a sed s|...|...| command.
+sed_rhs() { printf '%s\n' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+render_kafka_config() {
+  mkdir -p "$KAFKA_DIR" "$KAFKA_DATA_DIR"
+  sed -e "s|@KAFKA_HOST@|$(sed_rhs "$KAFKA_HOST")|g" \
+    -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+    -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@KAFKA_DATA_DIR@|$(sed_rhs "$KAFKA_DATA_DIR")|g" \
+    -e "s|@KAFKA_RETENTION_HOURS@|$KAFKA_RETENTION_HOURS|g" \
+    -e "s|@KAFKA_RETENTION_BYTES@|$KAFKA_RETENTION_BYTES|g" \
+    "$SCRIPT_DIR/kafka/server.properties.template" >"$KAFKA_CONFIG.tmp"
+  mv "$KAFKA_CONFIG.tmp" "$KAFKA_CONFIG"
+}
+
+# Renders prometheus.yml; returns 0 if the file changed.
+render_prometheus_config() {
+  mkdir -p "$PROM_DIR" "$PROM_DATA_DIR"
+  sed -e "s|@PROMETHEUS_PORT@|$PROMETHEUS_PORT|g" \
+    -e "s|@PUSHGATEWAY_PORT@|$PUSHGATEWAY_PORT|g" \
+    -e "s|@AGGREGATE_METRICS_PORT@|$AGGREGATE_METRICS_PORT|g" \
+    -e "s|@REPLAY_METRICS_PORT@|$REPLAY_METRICS_PORT|g" \
+    "$REPO_DIR/scripts/prometheus/prometheus.yml" >"$PROM_CONFIG.tmp"
+  if command -v promtool >/dev/null 2>&1; then
+    promtool check config "$PROM_CONFIG.tmp" >"$LOG_DIR/promtool.log" 2>&1 ||
+      {
+        cat "$LOG_DIR/promtool.log" >&2
+        die "rendered Prometheus config is invalid"
+      }
+  fi
+  if [[ -f $PROM_CONFIG ]] && cmp -s "$PROM_CONFIG.tmp" "$PROM_CONFIG"; then
+    rm -f "$PROM_CONFIG.tmp"
+    return 1
+  fi
+  mv "$PROM_CONFIG.tmp" "$PROM_CONFIG"
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Starting
+# ---------------------------------------------------------------------------------------------
+kafka_java() {
+  local main=$1
+  shift
+  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" "$main" "$@"
+}
+
+format_kafka_storage() {
+  [[ -f $KAFKA_DATA_DIR/meta.properties ]] && return 0
+  local id
+  id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$LOG_DIR/kafka.out") ||
+    die "kafka: StorageTool random-uuid failed (see $LOG_DIR/kafka.out)"
+  say "kafka: formatting $KAFKA_DATA_DIR (cluster id $id)"
+  if ! kafka_java kafka.tools.StorageTool format -t "$id" -c "$KAFKA_CONFIG" >>"$LOG_DIR/kafka.out" 2>&1; then
+    tail -n 20 "$LOG_DIR/kafka.out" >&2
+    die "kafka: StorageTool format failed"
+  fi
+}
+
+# Waits until the service answers; on timeout or death prints its log, stops it, fails.
+wait_ready() {
+  local name=$1 pid=$2 t0=$3 log_offset=${4:-0}
+  local deadline=$((SECONDS + UP_TIMEOUT)) log size
+  log=$(log_file "$name")
+  while ((SECONDS < deadline)); do
+    # (pid_alive, not pid_is_ours: right after the fork the child has not exec'd yet)
+    if ! pid_alive "$pid"; then
+      printf 'stack: error: %s (pid %s) exited during startup\n' "$name" "$pid" >&2
+      rm -f "$(pid_file "$name")"
+      show_log_tail "$name"
+      return 1
+    fi
+    if ready "$name"; then
+      if [[ $name != kafka ]]; then
+        say "$name: ready on port $(service_port "$name") (pid $pid, $(elapsed "$t0")s)"
+        return 0
+      fi
+      # The ports open a little before the broker has caught up with the metadata log.
+      size=$(stat -c %s "$log" 2>/dev/null || echo 0)
+      ((size >= log_offset)) || log_offset=0
+      if tail -c "+$((log_offset + 1))" "$log" 2>/dev/null | grep -q 'Kafka Server started'; then
+        say "kafka: ready on $KAFKA_HOST:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT, pid $pid, $(elapsed "$t0")s)"
+        return 0
+      fi
+    fi
+    sleep 0.2
+  done
+  printf 'stack: error: %s did not become ready within %ss\n' "$name" "$UP_TIMEOUT" >&2
+  show_log_tail "$name"
+  stop_service "$name" 10 >&2
+  return 1
+}
+
+# Common part of start_*: already running? port taken by someone else?
+# Returns 0 if the caller should start the service, 1 if it is already up.
+check_before_start() {
+  local name=$1 pid port
+  port=$(service_port "$name")
+  if pid=$(running_pid "$name"); then
+    if ready "$name"; then
+      say "$name: already running (pid $pid, port $port)"
+      return 1
+    fi
+    say "$name: pid $pid is running but not answering yet; waiting"
+    wait_ready "$name" "$pid" "$(now)" 0 || exit 1
+    return 1
+  fi
+  if port_open "$(service_host "$name")" "$port"; then
+    die "$name: port $port is already in use by a process this script did not start (not ours: see 'ss -ltnp'); stop it or choose another port"
+  fi
+  if [[ $name == kafka ]] && port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT"; then
+    die "kafka: controller port $KAFKA_CONTROLLER_PORT is already in use by another process"
+  fi
+  return 0
+}
+
+start_kafka() {
+  check_before_start kafka || return 0
+  need_cmd java "install a JDK 17+ (Debian package openjdk-17-jdk-headless)"
+  local major
+  major=$(java_major)
+  ((major >= 17)) || die "Kafka 4 needs Java 17 or newer, found $major"
+  local t0
+  t0=$(now)
+  ensure_kafka_libs
+  mkdir -p "$LOG_DIR"
+  render_kafka_config
+  format_kafka_storage
+  local log_offset
+  log_offset=$(stat -c %s "$LOG_DIR/kafka.log" 2>/dev/null || echo 0)
+  local -a heap jvm
+  read -r -a heap <<<"$KAFKA_HEAP_OPTS"
+  jvm=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true
+    -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$KAFKA_LOG4J")
+  spawn kafka java "${heap[@]}" "${jvm[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONFIG"
+  wait_ready kafka "$(read_pid kafka)" "$t0" "$log_offset"
+}
+
+start_pushgateway() {
+  check_before_start pushgateway || return 0
+  local t0
+  t0=$(now)
+  # In memory only (no --persistence.file): a restart starts with an empty gateway.
+  spawn pushgateway prometheus-pushgateway \
+    --web.listen-address="127.0.0.1:$PUSHGATEWAY_PORT" \
+    --persistence.file="" \
+    --web.enable-admin-api \
+    --web.enable-lifecycle
+  wait_ready pushgateway "$(read_pid pushgateway)" "$t0"
+}
+
+start_prometheus() {
+  local changed=0
+  render_prometheus_config && changed=1
+  if ! check_before_start prometheus; then
+    if ((changed)); then
+      say "prometheus: configuration changed, reloading"
+      curl -fsS -m 10 -X POST "http://127.0.0.1:$PROMETHEUS_PORT/-/reload" >/dev/null ||
+        die "prometheus: reload failed (see $(log_file prometheus))"
+    fi
+    return 0
+  fi
+  local t0
+  t0=$(now)
+  spawn prometheus prometheus \
+    --config.file="$PROM_CONFIG" \
+    --storage.tsdb.path="$PROM_DATA_DIR" \
+    --storage.tsdb.retention.time="$PROMETHEUS_RETENTION" \
+    --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+    --web.enable-lifecycle \
+    --web.enable-admin-api
+  wait_ready prometheus "$(read_pid prometheus)" "$t0"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+cmd_up() {
+  with_lock
+  need_cmd curl "install curl (Debian package curl)"
+  local t0
+  t0=$(now)
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  ensure_prometheus_packages
+  start_kafka
+  start_pushgateway
+  start_prometheus
+  say "up: all servers ready ($(elapsed "$t0")s); run dir $RUN_DIR"
+}
+
+cmd_down() {
+  local wipe=0 arg
+  for arg in "$@"; do
+    case $arg in
+      --wipe) wipe=1 ;;
+      *) die "down: unknown option '$arg'" ;;
+    esac
+  done
+  with_lock
+  stop_service prometheus 20
+  stop_service pushgateway 20
+  stop_service kafka 60
+  if ((wipe)); then
+    rm -rf "$KAFKA_DATA_DIR" "$PROM_DATA_DIR"
+    say "deleted $KAFKA_DATA_DIR and $PROM_DATA_DIR"
+  fi
+}
+
+cmd_status() {
+  local name pid all=0 where
+  for name in "${SERVICES[@]}"; do
+    case $name in
+      kafka) where="$KAFKA_HOST:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)" ;;
+      *) where="http://127.0.0.1:$(service_port "$name")/" ;;
+    esac
+    if pid=$(running_pid "$name"); then
+      if ready "$name"; then
+        printf '%-12s up        pid %-8s %s\n' "$name" "$pid" "$where"
+      else
+        printf '%-12s starting  pid %-8s %s (not answering)\n' "$name" "$pid" "$where"
+        all=1
+      fi
+    else
+      printf '%-12s down      %-12s %s\n' "$name" "" "$where"
+      all=1
+    fi
+  done
+  printf 'run dir: %s   logs: %s\n' "$RUN_DIR" "$LOG_DIR"
+  return "$all"
+}
+
+cmd_logs() {
+  local follow=0 lines=30 names=() name
+  while (($#)); do
+    case $1 in
+      -f | --follow) follow=1 ;;
+      -n)
+        shift
+        lines=${1:?-n needs a number}
+        ;;
+      kafka | prometheus | pushgateway) names+=("$1") ;;
+      *) die "logs: unknown argument '$1' (kafka, prometheus, pushgateway, -f, -n N)" ;;
+    esac
+    shift
+  done
+  ((${#names[@]})) || names=("${SERVICES[@]}")
+  local files=()
+  for name in "${names[@]}"; do
+    files+=("$(log_file "$name")")
+    [[ $(out_file "$name") == "$(log_file "$name")" ]] || files+=("$(out_file "$name")")
+  done
+  local existing=() f
+  for f in "${files[@]}"; do [[ -f $f ]] && existing+=("$f"); done
+  ((${#existing[@]})) || die "no log files yet under $LOG_DIR"
+  if ((follow)); then
+    exec tail -n "$lines" -F "${existing[@]}"
+  fi
+  tail -n "$lines" "${existing[@]}"
+}
+
+cmd_env() {
+  cat <<EOF
+export KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP
+export KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT
+export PROMETHEUS_PORT=$PROMETHEUS_PORT
+export PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT
+export PUSHGATEWAY_PORT=$PUSHGATEWAY_PORT
+export PUSHGATEWAY_URL=http://127.0.0.1:$PUSHGATEWAY_PORT
+export AGGREGATE_METRICS_PORT=$AGGREGATE_METRICS_PORT
+export REPLAY_METRICS_PORT=$REPLAY_METRICS_PORT
+export TRACEPIPE_RUN_DIR=$RUN_DIR
+export TRACEPIPE_CACHE_DIR=$CACHE_DIR
+export KAFKA_LIBS=$KAFKA_LIBS
+export KAFKA_TOOLS_LOG4J=$KAFKA_TOOLS_LOG4J
+EOF
+}
+
+cmd_kill_kafka() {
+  with_lock
+  local pid i
+  pid=$(running_pid kafka) || die "kafka is not running (no live recorded pid)"
+  kill -KILL "$pid"
+  for ((i = 0; i < 100; i++)); do
+    pid_is_ours kafka "$pid" || break
+    sleep 0.1
+  done
+  rm -f "$(pid_file kafka)"
+  say "kafka: killed -9 (pid $pid)"
+}
+
+cmd_start_kafka() {
+  with_lock
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  start_kafka
+}
+
+cmd_reset_kafka() {
+  with_lock
+  stop_service kafka 60
+  rm -rf "$KAFKA_DATA_DIR"
+  say "kafka: deleted $KAFKA_DATA_DIR"
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  start_kafka
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+main() {
+  local cmd=${1:-}
+  (($#)) && shift
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status "$@" ;;
+    logs) cmd_logs "$@" ;;
+    env) cmd_env "$@" ;;
+    kill-kafka) cmd_kill_kafka "$@" ;;
+    start-kafka) cmd_start_kafka "$@" ;;
+    reset-kafka) cmd_reset_kafka "$@" ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

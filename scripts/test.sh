@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# All tests against the local stack. Run through `make test`, which starts the stack first
+# (bash scripts/stack.sh up). Runs every part even if an earlier one fails; exits non-zero if any
+# part failed.
+#   1. cargo test --release --all-targets
+#   2. python3 -m pytest -q on whichever of tests/ and spark/tests/ exist
+#      (pytest's exit code 5, "no tests collected", is not a failure)
+set -uo pipefail
+
+REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_DIR" || exit 1
+
+# KAFKA_BOOTSTRAP, PROMETHEUS_URL, PUSHGATEWAY_URL, *_PORT, TRACEPIPE_RUN_DIR, KAFKA_LIBS, ...
+eval "$(bash scripts/stack.sh env)" || {
+  echo "test: scripts/stack.sh env failed" >&2
+  exit 1
+}
+
+failed=()
+phase() {
+  local name=$1 t0=$SECONDS rc
+  shift
+  echo "=== test: $name: $*"
+  "$@"
+  rc=$?
+  echo "=== test: $name: exit $rc ($((SECONDS - t0))s)"
+  return "$rc"
+}
+
+if [[ -f Cargo.toml ]]; then
+  phase cargo cargo test --release --all-targets || failed+=(cargo)
+else
+  echo "=== test: no Cargo.toml, cargo tests skipped"
+fi
+
+py_dirs=()
+for d in tests spark/tests; do
+  [[ -d $d ]] && py_dirs+=("$d")
+done
+if ((${#py_dirs[@]})); then
+  phase pytest python3 -m pytest -q "${py_dirs[@]}"
+  rc=$?
+  if ((rc == 5)); then
+    echo "=== test: pytest collected no tests (exit 5), not a failure"
+  elif ((rc != 0)); then
+    failed+=(pytest)
+  fi
+else
+  echo "=== test: no Python test folders (tests/, spark/tests/), pytest skipped"
+fi
+
+if ((${#failed[@]})); then
+  echo "=== test: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "=== test: all parts passed"

@@ -13,4 +13,5 @@ pub mod merge;
 pub mod metrics;
 pub mod replay;
 pub mod trace;
+pub mod window;
 pub mod wire;

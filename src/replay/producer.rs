@@ -28,7 +28,6 @@ pub struct Target {
 /// Counts delivery outcomes; librdkafka calls it from `poll`.
 #[derive(Default)]
 pub struct DeliveryContext {
-    delivered: AtomicU64,
     failed: AtomicU64,
     first_failure: Mutex<Option<(String, i32, String)>>,
 }
@@ -40,9 +39,7 @@ impl ProducerContext for DeliveryContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
-            Ok(_) => {
-                self.delivered.fetch_add(1, Ordering::Relaxed);
-            }
+            Ok(_) => {}
             Err((e, msg)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 let mut first = self.first_failure.lock().expect("lock");
@@ -58,6 +55,7 @@ pub struct Producer {
     inner: BaseProducer<DeliveryContext>,
     topics: [String; 2],
     partitions: [i32; 2],
+    produced: std::cell::Cell<u64>,
 }
 
 impl Producer {
@@ -68,7 +66,10 @@ impl Producer {
         opts.tuning.apply(&mut cfg);
         cfg.set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("queue.buffering.max.messages", "1000000");
+            .set("queue.buffering.max.messages", "1000000")
+            // Successful deliveries need no callback: delivered = sent - in flight. This
+            // keeps per-message delivery reports off the replay thread.
+            .set("delivery.report.only.error", "true");
         let inner: BaseProducer<DeliveryContext> = cfg
             .create_with_context(DeliveryContext::default())
             .map_err(|e| ReplayError::Producer(e.to_string()))?;
@@ -76,6 +77,7 @@ impl Producer {
             inner,
             topics: [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()],
             partitions: [jobs, tasks],
+            produced: std::cell::Cell::new(0),
         })
     }
 
@@ -99,7 +101,10 @@ impl Producer {
         }
         loop {
             match self.inner.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.produced.set(self.produced.get() + 1);
+                    return Ok(());
+                }
                 // The local queue is full: the broker is the bottleneck. Wait for deliveries.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
@@ -188,8 +193,12 @@ impl Producer {
         self.inner.in_flight_count()
     }
 
+    /// Records acknowledged by the broker.
     pub fn delivered(&self) -> u64 {
-        self.inner.context().delivered.load(Ordering::Relaxed)
+        let failed = self.inner.context().failed.load(Ordering::Relaxed);
+        self.produced
+            .get()
+            .saturating_sub(self.in_flight().max(0) as u64 + failed)
     }
 }
 

@@ -1,0 +1,183 @@
+# Every value derived from the repository's files, in one provider-free file.
+#
+# tests/deploy/test_terraform.py evaluates this file (with variables.tf) using
+# the real `terraform` binary and no provider, and compares the result with the
+# YAML files themselves: keep resources and data sources out of this file.
+
+locals {
+  k8s_dir     = "${path.module}/../k8s"
+  grafana_dir = "${path.module}/../grafana"
+
+  # ------------------------------------------------------------ namespaces
+  # Names and labels of deploy/k8s/namespaces.yaml (one source of truth for the
+  # Terraform and the kubectl paths).
+  namespace_documents = [
+    for doc in split("\n---\n", file("${local.k8s_dir}/namespaces.yaml")) : yamldecode(doc)
+    if try(yamldecode(doc).kind, null) == "Namespace"
+  ]
+  namespaces = { for ns in local.namespace_documents : ns.metadata.name => ns.metadata.labels }
+
+  # ------------------------------------------------------------ Kafka clients
+  kafka_cluster   = "kafka-cluster"
+  kafka_bootstrap = "${local.kafka_cluster}-kafka-bootstrap.kafka.svc:9093"
+
+  # KafkaUser name => namespace of the client that logs in with it
+  # (must match deploy/k8s/kafka/kafka-users.yaml; checked by tests/deploy).
+  kafka_clients = {
+    "tracepipe-replay"    = "tracepipe"
+    "tracepipe-aggregate" = "tracepipe"
+    "spark"               = "spark"
+  }
+  kafka_ca_namespaces = toset(distinct(values(local.kafka_clients)))
+
+  # ------------------------------------------------------------ deploy/k8s documents
+  # Terraform reads the `resources:` list of each sub-kustomization (the same files
+  # `kubectl apply -k` uses) and splits the files into documents, keyed
+  # "Kind/namespace/name".
+  kafka_kustomization     = yamldecode(file("${local.k8s_dir}/kafka/kustomization.yaml"))
+  tracepipe_kustomization = yamldecode(file("${local.k8s_dir}/tracepipe/kustomization.yaml"))
+
+  kafka_documents = flatten([
+    for f in local.kafka_kustomization.resources : [
+      for doc in split("\n---\n", file("${local.k8s_dir}/kafka/${f}")) : doc
+      if try(yamldecode(doc).kind, null) != null
+    ]
+  ])
+
+  tracepipe_documents = flatten([
+    for f in local.tracepipe_kustomization.resources : [
+      for doc in split("\n---\n", file("${local.k8s_dir}/tracepipe/${f}")) : doc
+      if try(yamldecode(doc).kind, null) != null
+    ]
+  ])
+
+  kafka_manifests = {
+    for doc in local.kafka_documents :
+    "${yamldecode(doc).kind}/${try(yamldecode(doc).metadata.namespace, "-")}/${yamldecode(doc).metadata.name}" => doc
+  }
+
+  tracepipe_replay_settings = {
+    TRACE_PARTS  = tostring(var.trace_parts)
+    REPLAY_SPEED = tostring(var.replay_speed)
+  }
+
+  # The image `tracepipe:<tag>` becomes var.tracepipe_image (what kustomize's
+  # `images:` does on the kubectl path), and the ConfigMap tracepipe-replay takes
+  # TRACE_PARTS / REPLAY_SPEED from the variables.
+  tracepipe_manifests = {
+    for doc in local.tracepipe_documents :
+    "${yamldecode(doc).kind}/${try(yamldecode(doc).metadata.namespace, "-")}/${yamldecode(doc).metadata.name}" => (
+      yamldecode(doc).kind == "ConfigMap" && yamldecode(doc).metadata.name == "tracepipe-replay"
+      ? yamlencode(merge(yamldecode(doc), { data = merge(yamldecode(doc).data, local.tracepipe_replay_settings) }))
+      : replace(doc, "/image: tracepipe:\\S+/", "image: ${var.tracepipe_image}")
+    )
+  }
+
+  # ------------------------------------------------------------ monitoring
+  prometheus_url  = "http://prometheus-server.monitoring.svc.cluster.local"
+  pushgateway_url = "http://prometheus-prometheus-pushgateway.monitoring.svc.cluster.local:9091"
+
+  grafana_admin_secret         = "grafana-admin"
+  grafana_dashboards_configmap = "grafana-dashboards-tracepipe"
+
+  strimzi_values = {
+    # The operator watches its own namespace (kafka) only.
+    watchAnyNamespace = false
+    logLevel          = "INFO"
+  }
+
+  prometheus_values = {
+    server = {
+      global = {
+        scrape_interval     = var.prometheus_scrape_interval
+        scrape_timeout      = "5s"
+        evaluation_interval = "1m"
+      }
+      retention = var.prometheus_retention
+      persistentVolume = {
+        enabled = true
+        size    = var.prometheus_storage_size
+      }
+      service = {
+        type = "ClusterIP"
+      }
+      resources = {
+        requests = { cpu = "100m", memory = "512Mi" }
+        limits   = { memory = "1536Mi" }
+      }
+    }
+    alertmanager = {
+      enabled = false
+    }
+    # Target of the Spark job's push_to_gateway (job="spark_job_metrics"). The
+    # chart's scrape job "prometheus-pushgateway" (honor_labels: true) keeps the
+    # pushed job label.
+    "prometheus-pushgateway" = {
+      enabled = true
+      service = {
+        type = "ClusterIP"
+      }
+      serviceAnnotations = {
+        "prometheus.io/probe" = "pushgateway"
+      }
+    }
+    "kube-state-metrics" = {
+      enabled = true
+    }
+    "prometheus-node-exporter" = {
+      enabled = true
+    }
+  }
+
+  # Grafana is provisioned from deploy/grafana (one source of truth):
+  #   provisioning/datasources/prometheus.yaml -> /etc/grafana/provisioning/datasources/
+  #   provisioning/dashboards/tracepipe.yaml   -> /etc/grafana/provisioning/dashboards/
+  #   dashboards/tracepipe.json -> ConfigMap mounted at /var/lib/grafana/dashboards/tracepipe
+  #     (dashboardsConfigMaps key "tracepipe"), the provider's path.
+  grafana_values = {
+    admin = {
+      existingSecret = local.grafana_admin_secret
+      userKey        = "admin-user"
+      passwordKey    = "admin-password"
+    }
+    # ${PROMETHEUS_URL} in the datasource provisioning file
+    env = {
+      PROMETHEUS_URL = local.prometheus_url
+    }
+    datasources = {
+      "prometheus.yaml" = yamldecode(file("${local.grafana_dir}/provisioning/datasources/prometheus.yaml"))
+    }
+    dashboardProviders = {
+      "tracepipe.yaml" = yamldecode(file("${local.grafana_dir}/provisioning/dashboards/tracepipe.yaml"))
+    }
+    dashboardsConfigMaps = {
+      tracepipe = local.grafana_dashboards_configmap
+    }
+    service = {
+      type = "ClusterIP"
+      port = 80
+    }
+    persistence = {
+      enabled = false
+    }
+    testFramework = {
+      enabled = false
+    }
+    "grafana.ini" = {
+      analytics = {
+        reporting_enabled = false
+        check_for_updates = false
+      }
+      users = {
+        allow_sign_up = false
+      }
+      "auth.anonymous" = {
+        enabled = false
+      }
+    }
+    resources = {
+      requests = { cpu = "50m", memory = "128Mi" }
+      limits   = { memory = "512Mi" }
+    }
+  }
+}

@@ -1,0 +1,237 @@
+//! What a closed window produces: one [`CellWindow`] and the [`MachineWindow`]s of the machines
+//! that had a task event in it, as structs (for the metrics stage) and as JSON Lines.
+
+use crate::trace::EventType;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use std::io::{self, Write};
+
+/// Event counts indexed by [`EventType`] code. Serialised as a JSON object with all 9 type
+/// names as keys, zeros included, in code order (`SUBMIT`, `SCHEDULE`, ..., `UPDATE_RUNNING`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventCounts(pub [u64; 9]);
+
+impl EventCounts {
+    #[inline]
+    pub fn add(&mut self, event_type: EventType) {
+        self.0[usize::from(event_type.code())] += 1;
+    }
+
+    pub fn get(&self, event_type: EventType) -> u64 {
+        self.0[usize::from(event_type.code())]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// `(type, count)` for all 9 types, zeros included, in code order.
+    pub fn iter(&self) -> impl Iterator<Item = (EventType, u64)> + '_ {
+        EventType::ALL.iter().map(move |&t| (t, self.get(t)))
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = [0; 9];
+    }
+}
+
+impl Serialize for EventCounts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(9))?;
+        for (t, n) in self.iter() {
+            map.serialize_entry(t.name(), &n)?;
+        }
+        map.end()
+    }
+}
+
+/// The cell line of a window: events of the window by table and type, and the cell's state at
+/// the window end. JSON: `{"kind":"cell","window_start":..,...}` in this field order.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename = "cell")]
+pub struct CellWindow {
+    /// Inclusive start, microseconds of trace time.
+    pub window_start: u64,
+    /// Exclusive end (`window_start + width`).
+    pub window_end: u64,
+    pub task_events_by_type: EventCounts,
+    pub job_events_by_type: EventCounts,
+    /// Tasks RUNNING at the window end (including those scheduled without a machine ID).
+    pub running_tasks: u64,
+    /// Tasks PENDING at the window end.
+    pub pending_tasks: u64,
+    /// Sum of the machines' allocations at the window end.
+    pub allocated_cpu: f64,
+    pub allocated_memory: f64,
+}
+
+/// The line of one machine in one window. JSON: `{"kind":"machine",...}` in this field order;
+/// the averages are `null` when no event of the window carried a value.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename = "machine")]
+pub struct MachineWindow {
+    pub window_start: u64,
+    pub window_end: u64,
+    pub machine_id: u64,
+    /// Task events of the window whose row carries this machine ID.
+    pub task_events: u64,
+    /// Sums of the non-empty requests of those rows (0.0 when none).
+    pub cpu_request_sum: f64,
+    pub memory_request_sum: f64,
+    /// Sum / number of non-empty values; `None` when there was none.
+    pub cpu_request_avg: Option<f64>,
+    pub memory_request_avg: Option<f64>,
+    /// Allocation and running tasks at the window end (life-cycle rules).
+    pub allocated_cpu: f64,
+    pub allocated_memory: f64,
+    pub running_tasks: u64,
+    /// Highest allocated CPU during the window, the value at the window start included.
+    pub peak_allocated_cpu: f64,
+    /// Terminal events attributed to the machine (the row's machine, else the remembered one).
+    pub evictions: u64,
+    pub failures: u64,
+    pub finishes: u64,
+    pub kills: u64,
+    pub losts: u64,
+}
+
+/// Everything a closed window produces. Machines are sorted by `machine_id` ascending.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClosedWindow {
+    pub cell: CellWindow,
+    pub machines: Vec<MachineWindow>,
+}
+
+impl ClosedWindow {
+    pub fn window_start(&self) -> u64 {
+        self.cell.window_start
+    }
+
+    pub fn window_end(&self) -> u64 {
+        self.cell.window_end
+    }
+
+    /// Number of JSON lines this window writes (cell line + machine lines).
+    pub fn line_count(&self) -> usize {
+        1 + self.machines.len()
+    }
+}
+
+/// Writes the window as JSON Lines: the cell line, then the machine lines by machine ID.
+/// Floats are printed shortest-round-trip (`ryu`), `None` as `null`.
+pub fn write_json_lines<W: Write + ?Sized>(out: &mut W, closed: &ClosedWindow) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &closed.cell)?;
+    out.write_all(b"\n")?;
+    for m in &closed.machines {
+        serde_json::to_writer(&mut *out, m)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// A JSON Lines sink for closed windows that counts what it wrote.
+#[derive(Debug)]
+pub struct JsonLinesWriter<W: Write> {
+    out: W,
+    lines: u64,
+    windows: u64,
+}
+
+impl<W: Write> JsonLinesWriter<W> {
+    pub fn new(out: W) -> Self {
+        JsonLinesWriter {
+            out,
+            lines: 0,
+            windows: 0,
+        }
+    }
+
+    pub fn write(&mut self, closed: &ClosedWindow) -> io::Result<()> {
+        write_json_lines(&mut self.out, closed)?;
+        self.lines += closed.line_count() as u64;
+        self.windows += 1;
+        Ok(())
+    }
+
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    pub fn windows(&self) -> u64 {
+        self.windows
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// Flushes and returns the inner writer.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_have_exact_fields_in_order() {
+        let mut counts = EventCounts::default();
+        counts.add(EventType::Submit);
+        counts.add(EventType::UpdateRunning);
+        let closed = ClosedWindow {
+            cell: CellWindow {
+                window_start: 0,
+                window_end: 60_000_000,
+                task_events_by_type: counts,
+                job_events_by_type: EventCounts::default(),
+                running_tasks: 1,
+                pending_tasks: 2,
+                allocated_cpu: 0.1 + 0.2,
+                allocated_memory: 0.0,
+            },
+            machines: vec![MachineWindow {
+                window_start: 0,
+                window_end: 60_000_000,
+                machine_id: 6_000_000_000,
+                task_events: 1,
+                cpu_request_sum: 0.5,
+                cpu_request_avg: Some(0.5),
+                ..Default::default()
+            }],
+        };
+        let mut w = JsonLinesWriter::new(Vec::new());
+        w.write(&closed).unwrap();
+        assert_eq!(w.lines(), 2);
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            concat!(
+                r#"{"kind":"cell","window_start":0,"window_end":60000000,"#,
+                r#""task_events_by_type":{"SUBMIT":1,"SCHEDULE":0,"EVICT":0,"FAIL":0,"FINISH":0,"#,
+                r#""KILL":0,"LOST":0,"UPDATE_PENDING":0,"UPDATE_RUNNING":1},"#,
+                r#""job_events_by_type":{"SUBMIT":0,"SCHEDULE":0,"EVICT":0,"FAIL":0,"FINISH":0,"#,
+                r#""KILL":0,"LOST":0,"UPDATE_PENDING":0,"UPDATE_RUNNING":0},"#,
+                r#""running_tasks":1,"pending_tasks":2,"allocated_cpu":0.30000000000000004,"#,
+                r#""allocated_memory":0.0}"#
+            )
+        );
+        assert_eq!(
+            lines[1],
+            concat!(
+                r#"{"kind":"machine","window_start":0,"window_end":60000000,"#,
+                r#""machine_id":6000000000,"task_events":1,"cpu_request_sum":0.5,"#,
+                r#""memory_request_sum":0.0,"cpu_request_avg":0.5,"memory_request_avg":null,"#,
+                r#""allocated_cpu":0.0,"allocated_memory":0.0,"running_tasks":0,"#,
+                r#""peak_allocated_cpu":0.0,"evictions":0,"failures":0,"finishes":0,"kills":0,"#,
+                r#""losts":0}"#
+            )
+        );
+    }
+}

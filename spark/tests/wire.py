@@ -270,8 +270,12 @@ def produce(
     *,
     partitions: int = 12,
     mark_every: int = 50_000,
+    end: bool = True,
+    first_seq: int = 0,
 ) -> int:
-    """Writes `events` (in global time order) like `tracepipe replay`; returns the event count."""
+    """Writes `events` (in global time order) like `tracepipe replay`: data records, a watermark
+    mark on every partition every `mark_every` events and, if `end`, end-of-stream marks after
+    every data record is acknowledged. Returns the next sequence number."""
     from confluent_kafka import Producer
 
     producer = Producer(
@@ -307,7 +311,7 @@ def produce(
                     headers=[("tracepipe-mark", kind.encode())],
                 )
 
-    seq = 0
+    seq = first_seq
     last_time = 0
     for e in events:
         topic = job_topic if e.table == "job" else task_topic
@@ -326,7 +330,8 @@ def produce(
     remaining = producer.flush(120)
     if remaining:
         raise RuntimeError(f"{remaining} records not delivered")
-    marks("end", last_time, seq)
-    if producer.flush(60):
-        raise RuntimeError("end marks not delivered")
+    if end:
+        marks("end", last_time, seq)
+        if producer.flush(60):
+            raise RuntimeError("end marks not delivered")
     return seq

@@ -36,15 +36,18 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
+from pyspark.sql.types import StructType
 
 from tracepipe_spark.pushgateway import DEFAULT_JOB, MachineWindow, PushgatewaySink
 from tracepipe_spark.schema import (
     AFTER_END_US,
+    AGGREGATE_SCHEMA,
     DEFAULT_JOB_TOPIC,
     DEFAULT_TASK_TOPIC,
     EVENT_TYPES,
+    JOB_SCHEMA,
     MARK_TIME_CAP_US,
-    VALUE_SCHEMA,
+    TASK_SCHEMA,
     WINDOW_US,
 )
 
@@ -135,7 +138,7 @@ class Config:
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
     jars_dir: str | None = None
-    rocksdb: bool = True
+    rocksdb: bool = False
     spark_ui: bool = False
     query_name: str = "tracepipe_windows"
     progress_log: str | None = None
@@ -262,8 +265,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
     sp.add_argument(
         "--state-store",
         choices=["rocksdb", "hdfs"],
-        default="rocksdb",
-        help="state store provider of the window state",
+        default="hdfs",
+        help="state store of the window state: hdfs (in memory, checkpointed; fastest for the "
+        "bounded state of 1-minute windows) or rocksdb (off-heap, for very many open windows)",
     )
     sp.add_argument("--spark-ui", action="store_true", help="enable the Spark UI (port 4040)")
     sp.add_argument("--query-name", default="tracepipe_windows")
@@ -430,6 +434,26 @@ def _names_map() -> Column:
     return F.create_map(*[x for code, name in EVENT_TYPES.items() for x in (F.lit(code), F.lit(name))])
 
 
+def parse_task_events(raw: DataFrame, task_topic: str = DEFAULT_TASK_TOPIC) -> DataFrame:
+    """Task-event data records of a Kafka frame (batch or stream) as fully typed rows.
+
+    Marks (null key) are dropped; 13 columns of TASK_SCHEMA (64-bit IDs, null for missing
+    values, a boolean restriction flag).
+    """
+    return _parse_data(raw, task_topic, TASK_SCHEMA)
+
+
+def parse_job_events(raw: DataFrame, job_topic: str = DEFAULT_JOB_TOPIC) -> DataFrame:
+    """Job-event data records of a Kafka frame as fully typed rows (8 columns of JOB_SCHEMA)."""
+    return _parse_data(raw, job_topic, JOB_SCHEMA)
+
+
+def _parse_data(raw: DataFrame, topic: str, schema: StructType) -> DataFrame:
+    data = raw.filter(F.col("key").isNotNull() & (F.col("topic") == F.lit(topic)))
+    e = F.from_json(F.col("value").cast("string"), schema).alias("e")
+    return data.select(e).select("e.*")
+
+
 def event_rows(raw: DataFrame, cfg: Config) -> DataFrame:
     """Parses Kafka records into the rows that drive event time (before the watermark).
 
@@ -446,7 +470,7 @@ def event_rows(raw: DataFrame, cfg: Config) -> DataFrame:
       window of the replay, so the last windows close (and a bounded run can finish) without
       waiting for more data. Times of marks are clamped to MARK_TIME_CAP_US first.
     """
-    e = F.from_json(F.col("value").cast("string"), VALUE_SCHEMA)
+    e = F.from_json(F.col("value").cast("string"), AGGREGATE_SCHEMA)
     parsed = raw.select(
         F.col("topic"),
         F.col("key").isNull().alias("is_mark"),

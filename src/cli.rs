@@ -3,11 +3,15 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tracepipe::config::{parse_duration_us, FileConfig, KafkaSettings, ProducerTuning, Secret};
+use tracepipe::consume::verify::{verify, VerifyOutcome};
+use tracepipe::consume::{ConsumeOptions, OrderedConsumer};
 use tracepipe::merge::TraceSource;
 use tracepipe::replay::{self, ProgressMode, ReplayOptions};
 use tracepipe::trace::OnError;
@@ -27,6 +31,10 @@ struct Cli {
 enum Command {
     /// Replay both tables into Kafka in global time order.
     Replay(ReplayArgs),
+    /// Read both topics and print the events in exact global order as JSON Lines.
+    Consume(ConsumeArgs),
+    /// Check that the ordered stream in Kafka equals the merge of the trace files.
+    Verify(VerifyArgs),
 }
 
 /// Flags shared by every subcommand.
@@ -94,8 +102,6 @@ struct Resolved {
     file: FileConfig,
     kafka: KafkaSettings,
     source: TraceSource,
-    from: Option<u64>,
-    to: Option<u64>,
 }
 
 impl Common {
@@ -162,10 +168,10 @@ impl Common {
                 jobs: self.jobs.clone(),
                 tasks: self.tasks.clone(),
                 on_error: self.on_error,
+                from,
+                to,
             },
             file,
-            from,
-            to,
         })
     }
 
@@ -287,8 +293,6 @@ fn run_replay(a: ReplayArgs) -> Result<i32> {
         speed: a.speed,
         time_scale,
         duration,
-        from: r.from,
-        to: r.to,
         watermark_interval,
         resume: a.resume,
         progress: match a.progress {
@@ -335,9 +339,125 @@ fn run_replay(a: ReplayArgs) -> Result<i32> {
     Ok(0)
 }
 
+#[derive(Args)]
+struct ConsumeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Release events in exact global (time, seq) order (the only mode; kept for clarity).
+    #[arg(long, default_value_t = true)]
+    ordered: bool,
+    /// Consumer group: start from its committed offsets, commit what was released.
+    #[arg(long, env = "TRACEPIPE_GROUP")]
+    group: Option<String>,
+    /// Keep waiting for later replays after the end-of-stream marks.
+    #[arg(long)]
+    follow: bool,
+    /// Write JSON Lines here instead of stdout.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Stop after this many events (committing them).
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Prefetch limit per partition in KiB (bounds memory).
+    #[arg(long, default_value_t = 1024)]
+    prefetch_kbytes: u32,
+    /// Fail when nothing is released for this long (e.g. 60s) [default: wait forever].
+    #[arg(long)]
+    idle_timeout: Option<String>,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Fail when nothing is released for this long.
+    #[arg(long, default_value = "60s")]
+    idle_timeout: String,
+}
+
+fn consume_options(r: &Resolved, idle: Option<&str>) -> Result<ConsumeOptions> {
+    let mut o = ConsumeOptions::new(r.kafka.clone());
+    o.idle_timeout = idle
+        .map(|s| parse_duration_us(s, 1e6).map_err(anyhow::Error::msg))
+        .transpose()
+        .context("--idle-timeout")?
+        .map(Duration::from_micros);
+    Ok(o)
+}
+
+fn run_consume(a: ConsumeArgs) -> Result<i32> {
+    if !a.ordered {
+        bail!("only ordered consumption is supported (--ordered)");
+    }
+    let r = a.common.resolve()?;
+    let mut o = consume_options(&r, a.idle_timeout.as_deref())?;
+    o.group = a.group.clone();
+    o.follow = a.follow;
+    if a.prefetch_kbytes == 0 {
+        bail!("--prefetch-kbytes must be at least 1");
+    }
+    o.prefetch_kbytes_per_partition = a.prefetch_kbytes;
+    let mut out: Box<dyn Write> = match &a.out {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("--out {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let stop = ctrl_c_flag();
+    let mut consumer = OrderedConsumer::new(o)?;
+    let topics = [r.kafka.job_topic.clone(), r.kafka.task_topic.clone()];
+    let mut n = 0u64;
+    let mut line = Vec::with_capacity(1024);
+    while a.limit.is_none_or(|l| n < l) && !stop.load(Ordering::Relaxed) {
+        let Some(ev) = consumer.next().transpose()? else {
+            break;
+        };
+        line.clear();
+        line.extend_from_slice(b"{\"topic\":");
+        serde_json::to_writer(&mut line, &topics[ev.table as usize])?;
+        write!(
+            line,
+            ",\"partition\":{},\"offset\":{},\"seq\":{},\"time\":{},\"event\":",
+            ev.partition, ev.offset, ev.seq, ev.time
+        )?;
+        line.extend_from_slice(&ev.value);
+        line.extend_from_slice(b"}\n");
+        out.write_all(&line)?;
+        n += 1;
+    }
+    out.flush()?;
+    consumer.commit(rdkafka::consumer::CommitMode::Sync)?;
+    eprintln!(
+        "consumed {n} events in order ({} duplicates dropped)",
+        consumer.dropped_duplicates()
+    );
+    Ok(0)
+}
+
+fn run_verify(a: VerifyArgs) -> Result<i32> {
+    a.common.require_trace()?;
+    let r = a.common.resolve()?;
+    let files = r.source.open()?;
+    let mut consumer = OrderedConsumer::new(consume_options(&r, Some(&a.idle_timeout))?)?;
+    match verify(files, &mut consumer)? {
+        VerifyOutcome::Ok { events } => {
+            println!("OK: {events} events in exact global order");
+            Ok(0)
+        }
+        VerifyOutcome::Diverged(d) => {
+            println!("DIVERGENCE at position {}", d.position);
+            println!("  expected: {}", d.expected);
+            println!("  got:      {}", d.got);
+            Ok(1)
+        }
+    }
+}
+
 pub fn run() -> Result<i32> {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay(a) => run_replay(a),
+        Command::Consume(a) => run_consume(a),
+        Command::Verify(a) => run_verify(a),
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod consume;
 pub mod generate;
 pub mod kafka;
 pub mod merge;

@@ -2,7 +2,6 @@
 
 mod cli;
 
-
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli::run() {

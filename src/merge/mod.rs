@@ -96,6 +96,9 @@ pub struct TraceStream {
     inner: ReaderMerge,
     next_seq: u64,
     failed: bool,
+    from: u64,
+    to: u64,
+    filtered_out: u64,
 }
 
 /// Which folders to read and how to treat bad rows.
@@ -104,6 +107,9 @@ pub struct TraceSource {
     pub jobs: Option<std::path::PathBuf>,
     pub tasks: Option<std::path::PathBuf>,
     pub on_error: OnError,
+    /// Only events with `from <= time < to`; seqs number the events that pass.
+    pub from: Option<u64>,
+    pub to: Option<u64>,
 }
 
 impl TraceSource {
@@ -114,10 +120,13 @@ impl TraceSource {
                 .map(|d: &Path| TableReader::open(table, d, self.on_error))
                 .transpose()
         };
-        Ok(TraceStream::new(
+        let mut stream = TraceStream::new(
             open(Table::Job, &self.jobs)?,
             open(Table::Task, &self.tasks)?,
-        ))
+        );
+        stream.from = self.from.unwrap_or(0);
+        stream.to = self.to.unwrap_or(u64::MAX);
+        Ok(stream)
     }
 }
 
@@ -129,6 +138,9 @@ impl TraceStream {
             inner: Merge2::new(Side(jobs), Side(tasks), key),
             next_seq: 0,
             failed: false,
+            from: 0,
+            to: u64::MAX,
+            filtered_out: 0,
         }
     }
 
@@ -166,6 +178,11 @@ impl TraceStream {
         (n(self.inner.left()), n(self.inner.right()))
     }
 
+    /// Rows left out by the `from`/`to` bounds.
+    pub fn filtered_out(&self) -> u64 {
+        self.filtered_out
+    }
+
     /// Sequence number the next event will get (= events yielded so far).
     pub fn next_seq(&self) -> u64 {
         self.next_seq
@@ -179,16 +196,22 @@ impl Iterator for TraceStream {
         if self.failed {
             return None;
         }
-        match self.inner.next()? {
-            Ok((record, _pos)) => {
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                Some(Ok(Event { seq, record }))
-            }
-            Err(e) => {
-                self.failed = true;
-                Some(Err(e))
-            }
+        loop {
+            return match self.inner.next()? {
+                Ok((record, _pos)) if record.time() < self.from || record.time() >= self.to => {
+                    self.filtered_out += 1;
+                    continue;
+                }
+                Ok((record, _pos)) => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    Some(Ok(Event { seq, record }))
+                }
+                Err(e) => {
+                    self.failed = true;
+                    Some(Err(e))
+                }
+            };
         }
     }
 }

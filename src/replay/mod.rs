@@ -53,9 +53,6 @@ pub struct ReplayOptions {
     pub time_scale: f64,
     /// Stop after this much wall time (then write end-of-stream marks).
     pub duration: Option<Duration>,
-    /// Only events with `from <= time < to`.
-    pub from: Option<u64>,
-    pub to: Option<u64>,
     /// A partition that received nothing for this long gets a watermark.
     pub watermark_interval: Duration,
     /// Continue after the last seq already in the topics.
@@ -74,8 +71,6 @@ impl ReplayOptions {
             speed: None,
             time_scale: 1e6,
             duration: None,
-            from: None,
-            to: None,
             watermark_interval: Duration::from_millis(100),
             resume: false,
             progress: ProgressMode::Quiet,
@@ -167,8 +162,6 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
     let mut since_check: u32 = 0;
     // Refreshed every few thousand events: an exact clock per event is not needed for marks.
     let mut coarse_now = Instant::now();
-    let from = opts.from.unwrap_or(0);
-    let to = opts.to.unwrap_or(u64::MAX);
     let interval = opts.watermark_interval;
 
     // Writes watermarks to partitions that are behind `next_seq` (and idle for `min_idle`).
@@ -203,13 +196,9 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
     while let Some(event) = stream.next() {
         let event = event?;
         let time = event.record.time();
-        if time < from || time >= to {
-            summary.filtered_out += 1;
-            continue;
-        }
-        let seq = next_seq;
+        let seq = event.seq;
         if seq < start_seq {
-            next_seq += 1;
+            next_seq = seq + 1;
             continue;
         }
         if stop.load(Ordering::Relaxed) {
@@ -275,7 +264,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
             seq,
             time,
         )?;
-        next_seq += 1;
+        next_seq = seq + 1;
         let st = &mut parts[t][partition as usize];
         st.bound = next_seq;
         st.last_write = coarse_now;
@@ -329,6 +318,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
     progress.finish();
 
     summary.set_skipped(&stream.skipped());
+    summary.filtered_out = stream.filtered_out();
     summary.next_seq = next_seq;
     summary.last_time = summary.first_time.map(|_| last_time);
     summary.wall_seconds = started.elapsed().as_secs_f64();

@@ -1,0 +1,579 @@
+//! Stage 5: ordered consumption. Kafka orders records only within a partition; this reads
+//! every partition of both topics and releases events in exact global (time, seq) order.
+//!
+//! An event is released when it is the next seq after the last released one (seqs are
+//! dense), or when every other partition has passed it: it holds a record with a higher
+//! seq, or its last record or progress mark promises that everything later is higher.
+//! Each partition has its own librdkafka queue, and the consumer reads only from partitions
+//! that hold the release back (empty here and not yet past the smallest buffered seq). A
+//! partition that runs ahead is therefore not read; its prefetch queue fills up to
+//! `queued.max.messages.kbytes` and librdkafka stops fetching it until it is read again:
+//! watermark alignment by flow control, with at most one buffered record per partition in
+//! this process and no refetch after a resume. Seqs at or below the last released one are
+//! duplicates (a restarted replay) and are dropped.
+
+pub mod verify;
+
+use crate::config::KafkaSettings;
+use crate::kafka::{self, KafkaSetupError};
+use crate::trace::{Record, Table};
+use crate::wire::{self, Mark, MarkKind};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error(transparent)]
+    Setup(#[from] KafkaSetupError),
+    #[error("Kafka consumer: {0}")]
+    Client(String),
+    #[error("{topic}/{partition}: {message}")]
+    Partition {
+        topic: String,
+        partition: i32,
+        message: String,
+    },
+    #[error("{topic}/{partition} offset {offset}: {message}")]
+    Record {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        message: String,
+    },
+    #[error("no progress for {seconds} s; waiting for seq {waiting_for:?}; partitions not yet past it: {lagging}")]
+    Stalled {
+        seconds: u64,
+        waiting_for: Option<u64>,
+        lagging: String,
+    },
+}
+
+/// Options of the ordered consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumeOptions {
+    pub kafka: KafkaSettings,
+    /// Consumer group: start from its committed offsets and commit what was released.
+    pub group: Option<String>,
+    /// Keep waiting for later replays after the end-of-stream marks.
+    pub follow: bool,
+    /// Prefetch limit of each partition's librdkafka queue (KiB): bounds memory.
+    pub prefetch_kbytes_per_partition: u32,
+    pub commit_interval: Duration,
+    /// Give up when nothing is released for this long (None: wait forever).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl ConsumeOptions {
+    pub fn new(kafka: KafkaSettings) -> Self {
+        ConsumeOptions {
+            kafka,
+            group: None,
+            follow: false,
+            prefetch_kbytes_per_partition: 1024,
+            commit_interval: Duration::from_secs(1),
+            idle_timeout: None,
+        }
+    }
+}
+
+/// A released event with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderedEvent {
+    pub table: Table,
+    pub partition: i32,
+    pub offset: i64,
+    pub seq: u64,
+    pub time: u64,
+    /// Kafka record timestamp (ms since the Unix epoch): the replayer's send time.
+    pub timestamp_ms: Option<i64>,
+    /// The JSON value as written by the replayer.
+    pub value: Vec<u8>,
+}
+
+impl OrderedEvent {
+    /// Parses the value into a typed record.
+    pub fn record(&self) -> Result<Record, wire::DecodeError> {
+        wire::decode_record(self.table, &self.value)
+    }
+}
+
+struct Buffered {
+    seq: u64,
+    time: u64,
+    offset: i64,
+    timestamp_ms: Option<i64>,
+    value: Vec<u8>,
+}
+
+enum Incoming {
+    Mark { i: usize, mark: Mark },
+    Data { i: usize, b: Buffered },
+}
+
+struct PartState {
+    table: Table,
+    partition: i32,
+    queue: VecDeque<Buffered>,
+    /// Every record still to come here has seq >= passed.
+    passed: u64,
+    /// The last thing read here was an end-of-stream mark.
+    ended: bool,
+    /// Offset to commit: after the last released data record.
+    commit: Option<i64>,
+    committed: Option<i64>,
+}
+
+/// Iterator over the events of both topics in exact global order.
+pub struct OrderedConsumer {
+    consumer: Arc<BaseConsumer>,
+    /// One queue per entry of `parts`, same index.
+    queues: Vec<PartitionQueue<DefaultConsumerContext>>,
+    /// Round-robin position among the partitions to wait on.
+    rotation: usize,
+    topics: [String; 2],
+    parts: Vec<PartState>,
+    heads: BinaryHeap<Reverse<(u64, usize)>>,
+    last_released: Option<u64>,
+    opts: ConsumeOptions,
+    last_commit: Instant,
+    last_progress: Instant,
+    released: u64,
+    dropped_duplicates: u64,
+    failed: bool,
+}
+
+impl OrderedConsumer {
+    /// Connects, assigns every partition of both topics (from the group's committed
+    /// offsets, or from the beginning) and reads nothing yet.
+    pub fn new(opts: ConsumeOptions) -> Result<OrderedConsumer, ConsumeError> {
+        let group = opts
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("tracepipe-ordered-{}", std::process::id()));
+        let consumer: BaseConsumer = opts
+            .kafka
+            .client_config("tracepipe-consume")
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "queued.max.messages.kbytes",
+                opts.prefetch_kbytes_per_partition.to_string(),
+            )
+            .set("queued.min.messages", "20000")
+            // librdkafka waits this long before fetching again for a partition whose queue
+            // was full (default 1 s): with flow control by queue size, that stalls everything.
+            .set("fetch.queue.backoff.ms", "1")
+            .set("fetch.wait.max.ms", "50")
+            .set("fetch.max.bytes", "4194304")
+            .set("max.partition.fetch.bytes", "524288")
+            .create()
+            .map_err(|e| ConsumeError::Client(e.to_string()))?;
+        let (jobs, tasks) = kafka::existing_topics(consumer.client(), &opts.kafka)?;
+        let topics = [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()];
+        let mut tpl = TopicPartitionList::new();
+        let mut parts = Vec::new();
+        for (table, topic, n) in [
+            (Table::Job, &topics[0], jobs),
+            (Table::Task, &topics[1], tasks),
+        ] {
+            for p in 0..n {
+                tpl.add_partition(topic, p);
+                parts.push(PartState {
+                    table,
+                    partition: p,
+                    queue: VecDeque::new(),
+                    passed: 0,
+                    ended: false,
+                    commit: None,
+                    committed: None,
+                });
+            }
+        }
+        let mut last_released = None;
+        if opts.group.is_some() {
+            let committed = consumer
+                .committed_offsets(tpl.clone(), kafka::CONNECT_TIMEOUT)
+                .map_err(|e| ConsumeError::Client(format!("reading committed offsets: {e}")))?;
+            for (i, elem) in committed.elements().iter().enumerate() {
+                if let Offset::Offset(o) = elem.offset() {
+                    tpl.set_partition_offset(elem.topic(), elem.partition(), Offset::Offset(o))
+                        .map_err(|e| ConsumeError::Client(e.to_string()))?;
+                    parts[i].committed = Some(o);
+                }
+                if let Some(seq) = crate::trace::parse::parse_u64(elem.metadata().as_bytes()) {
+                    last_released = Some(last_released.map_or(seq, |l: u64| l.max(seq)));
+                }
+            }
+        }
+        for elem in tpl.clone().elements() {
+            if elem.offset() == Offset::Invalid {
+                tpl.set_partition_offset(elem.topic(), elem.partition(), Offset::Beginning)
+                    .map_err(|e| ConsumeError::Client(e.to_string()))?;
+            }
+        }
+        consumer
+            .assign(&tpl)
+            .map_err(|e| ConsumeError::Client(format!("assigning partitions: {e}")))?;
+        let consumer = Arc::new(consumer);
+        let mut queues = Vec::with_capacity(parts.len());
+        for p in &parts {
+            let topic = &topics[p.table as usize];
+            queues.push(
+                consumer
+                    .split_partition_queue(topic, p.partition)
+                    .ok_or_else(|| ConsumeError::Partition {
+                        topic: topic.clone(),
+                        partition: p.partition,
+                        message: "cannot get its queue".into(),
+                    })?,
+            );
+        }
+        let now = Instant::now();
+        Ok(OrderedConsumer {
+            consumer,
+            queues,
+            rotation: 0,
+            topics,
+            parts,
+            heads: BinaryHeap::new(),
+            last_released,
+            opts,
+            last_commit: now,
+            last_progress: now,
+            released: 0,
+            dropped_duplicates: 0,
+            failed: false,
+        })
+    }
+
+    /// Seq of the last released event (from the group's commit metadata at start).
+    pub fn last_released(&self) -> Option<u64> {
+        self.last_released
+    }
+
+    pub fn released(&self) -> u64 {
+        self.released
+    }
+
+    pub fn dropped_duplicates(&self) -> u64 {
+        self.dropped_duplicates
+    }
+
+    /// Events read but not yet released.
+    pub fn buffered(&self) -> usize {
+        self.parts.iter().map(|p| p.queue.len()).sum()
+    }
+
+    fn topic_of(&self, i: usize) -> &str {
+        &self.topics[self.parts[i].table as usize]
+    }
+
+    /// Reads what ordering needs out of a message (which borrows the consumer).
+    fn decode(&self, i: usize, msg: &BorrowedMessage<'_>) -> Result<Incoming, ConsumeError> {
+        let err = |message: String| ConsumeError::Record {
+            topic: msg.topic().to_owned(),
+            partition: msg.partition(),
+            offset: msg.offset(),
+            message,
+        };
+        let headers = msg.headers();
+        let header = |name: &str| {
+            headers.and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
+        };
+        if let Some(kind) = header(wire::HEADER_MARK) {
+            let mark = msg
+                .payload()
+                .and_then(Mark::decode)
+                .filter(|m| MarkKind::parse(kind) == Some(m.kind))
+                .ok_or_else(|| err("unreadable progress mark".into()))?;
+            return Ok(Incoming::Mark { i, mark });
+        }
+        let seq = wire::header_u64(header(wire::HEADER_SEQ)).ok_or_else(|| {
+            err(
+                "data record without a valid `seq` header (not written by tracepipe replay?)"
+                    .into(),
+            )
+        })?;
+        let time = wire::header_u64(header(wire::HEADER_TIME))
+            .ok_or_else(|| err("data record without a valid `time` header".into()))?;
+        Ok(Incoming::Data {
+            i,
+            b: Buffered {
+                seq,
+                time,
+                offset: msg.offset(),
+                timestamp_ms: msg.timestamp().to_millis(),
+                value: msg.payload().unwrap_or_default().to_vec(),
+            },
+        })
+    }
+
+    fn ingest(&mut self, incoming: Incoming) -> Result<(), ConsumeError> {
+        let (i, b) = match incoming {
+            Incoming::Mark { i, mark } => {
+                let p = &mut self.parts[i];
+                p.passed = p.passed.max(mark.next_seq);
+                p.ended = mark.kind == MarkKind::End;
+                return Ok(());
+            }
+            Incoming::Data { i, b } => (i, b),
+        };
+        let p = &mut self.parts[i];
+        p.passed = p.passed.max(b.seq + 1);
+        p.ended = false;
+        if self.last_released.is_some_and(|l| b.seq <= l) {
+            self.dropped_duplicates += 1;
+            return Ok(());
+        }
+        if p.queue.is_empty() {
+            self.heads.push(Reverse((b.seq, i)));
+        }
+        p.queue.push_back(b);
+        Ok(())
+    }
+
+    /// Can `seq` (the smallest buffered, from partition `from`) be released now?
+    fn releasable(&self, seq: u64, from: usize) -> bool {
+        if self.last_released.is_some_and(|l| seq == l + 1) {
+            return true;
+        }
+        self.parts
+            .iter()
+            .enumerate()
+            .all(|(j, p)| j == from || !p.queue.is_empty() || p.passed > seq)
+    }
+
+    fn try_release(&mut self) -> Result<Option<OrderedEvent>, ConsumeError> {
+        while let Some(&Reverse((seq, i))) = self.heads.peek() {
+            let duplicate = self.last_released.is_some_and(|l| seq <= l);
+            if !duplicate && !self.releasable(seq, i) {
+                return Ok(None);
+            }
+            self.heads.pop();
+            let p = &mut self.parts[i];
+            let b = p.queue.pop_front().expect("a head has a queued event");
+            if let Some(next) = p.queue.front() {
+                self.heads.push(Reverse((next.seq, i)));
+            }
+            if duplicate {
+                self.dropped_duplicates += 1;
+                continue;
+            }
+            let p = &mut self.parts[i];
+            p.commit = Some(b.offset + 1);
+            self.last_released = Some(seq);
+            self.released += 1;
+            self.last_progress = Instant::now();
+            return Ok(Some(OrderedEvent {
+                table: p.table,
+                partition: p.partition,
+                offset: b.offset,
+                seq,
+                time: b.time,
+                timestamp_ms: b.timestamp_ms,
+                value: b.value,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Every partition has delivered its end mark and nothing is left to release.
+    fn finished(&self) -> bool {
+        !self.opts.follow && self.heads.is_empty() && self.parts.iter().all(|p| p.ended)
+    }
+
+    /// Commits the offsets after the last released record of each partition, with the last
+    /// released seq as metadata (so a restart knows which seqs are duplicates).
+    pub fn commit(&mut self, mode: CommitMode) -> Result<(), ConsumeError> {
+        if self.opts.group.is_none() {
+            return Ok(());
+        }
+        let force = matches!(mode, CommitMode::Sync);
+        let meta = self
+            .last_released
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        let mut tpl = TopicPartitionList::new();
+        for (i, p) in self.parts.iter().enumerate() {
+            match p.commit {
+                Some(o) if force || p.committed != Some(o) => {
+                    let mut e = tpl
+                        .add_partition_offset(self.topic_of(i), p.partition, Offset::Offset(o))
+                        .map(|_| tpl.find_partition(self.topic_of(i), p.partition))
+                        .map_err(|e| ConsumeError::Client(e.to_string()))?
+                        .expect("just added");
+                    e.set_metadata(meta.clone());
+                }
+                _ => {}
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&tpl, mode)
+            .map_err(|e| ConsumeError::Client(format!("commit: {e}")))?;
+        for p in &mut self.parts {
+            p.committed = p.commit.or(p.committed);
+        }
+        Ok(())
+    }
+
+    fn stalled(&self) -> ConsumeError {
+        let waiting = self.last_released.map(|l| l + 1);
+        let lagging: Vec<String> = self
+            .parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.queue.is_empty() && waiting.is_none_or(|w| p.passed <= w))
+            .map(|(i, p)| format!("{}/{} (passed {})", self.topic_of(i), p.partition, p.passed))
+            .take(12)
+            .collect();
+        ConsumeError::Stalled {
+            seconds: self.opts.idle_timeout.map_or(0, |d| d.as_secs()),
+            waiting_for: waiting,
+            lagging: if lagging.is_empty() {
+                "none (end-of-stream marks missing?)".into()
+            } else {
+                lagging.join(", ")
+            },
+        }
+    }
+
+    fn next_event(&mut self) -> Result<Option<OrderedEvent>, ConsumeError> {
+        loop {
+            if let Some(ev) = self.try_release()? {
+                if self.last_commit.elapsed() >= self.opts.commit_interval {
+                    self.last_commit = Instant::now();
+                    self.commit(CommitMode::Async)?;
+                }
+                return Ok(Some(ev));
+            }
+            if self.finished() {
+                self.commit(CommitMode::Sync)?;
+                return Ok(None);
+            }
+            if let Some(limit) = self.opts.idle_timeout {
+                if self.last_progress.elapsed() >= limit {
+                    return Err(self.stalled());
+                }
+            }
+            self.read_some()?;
+            if self.last_commit.elapsed() >= self.opts.commit_interval {
+                self.last_commit = Instant::now();
+                self.commit(CommitMode::Async)?;
+            }
+        }
+    }
+
+    /// Partitions that hold the release back: nothing buffered and not yet past the
+    /// smallest buffered seq (all empty partitions when nothing is buffered).
+    fn blocking(&self) -> impl Iterator<Item = usize> + '_ {
+        let head = self.heads.peek().map(|Reverse((seq, _))| *seq);
+        self.parts.iter().enumerate().filter_map(move |(i, p)| {
+            let needed = p.queue.is_empty()
+                && match head {
+                    Some(h) => p.passed <= h,
+                    None => self.opts.follow || !p.ended,
+                };
+            needed.then_some(i)
+        })
+    }
+
+    /// Reads from the partitions that block the release: first whatever is already
+    /// fetched, then waits a little on one of them (round robin).
+    fn read_some(&mut self) -> Result<(), ConsumeError> {
+        let blocking: Vec<usize> = self.blocking().collect();
+        let mut got = false;
+        for &i in &blocking {
+            got |= self.read_one(i, Duration::ZERO)?;
+        }
+        if !got {
+            // Serves the consumer's events (errors, statistics) from the main queue.
+            self.poll_main()?;
+            if !blocking.is_empty() {
+                self.rotation = (self.rotation + 1) % blocking.len();
+                let wait = if blocking.len() == 1 { 100 } else { 10 };
+                self.read_one(blocking[self.rotation], Duration::from_millis(wait))?;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        Ok(())
+    }
+
+    fn read_one(&mut self, i: usize, timeout: Duration) -> Result<bool, ConsumeError> {
+        let incoming = match self.queues[i].poll(timeout) {
+            None => return Ok(false),
+            Some(Ok(msg)) => self.decode(i, &msg)?,
+            // librdkafka reconnects by itself after transport errors; only the idle
+            // timeout (if any) decides when waiting has become failure.
+            Some(Err(KafkaError::MessageConsumption(code))) if is_transient(code) => {
+                log::warn!("Kafka consumer: {code}; retrying");
+                return Ok(false);
+            }
+            Some(Err(e)) => {
+                return Err(ConsumeError::Partition {
+                    topic: self.topic_of(i).to_owned(),
+                    partition: self.parts[i].partition,
+                    message: e.to_string(),
+                })
+            }
+        };
+        self.ingest(incoming)?;
+        Ok(true)
+    }
+
+    fn poll_main(&self) -> Result<(), ConsumeError> {
+        match self.consumer.poll(Duration::ZERO) {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(KafkaError::MessageConsumption(code))) if is_transient(code) => {
+                log::warn!("Kafka consumer: {code}; retrying");
+                Ok(())
+            }
+            Some(Err(e)) => Err(ConsumeError::Client(e.to_string())),
+        }
+    }
+}
+
+fn is_transient(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::OperationTimedOut
+            | C::RequestTimedOut
+            | C::NotLeaderForPartition
+            | C::LeaderNotAvailable
+            | C::NetworkException
+            | C::PartitionEOF
+    )
+}
+
+impl Iterator for OrderedConsumer {
+    type Item = Result<OrderedEvent, ConsumeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.next_event() {
+            Ok(Some(ev)) => Some(Ok(ev)),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

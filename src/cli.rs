@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tracepipe::aggregate::{self, AggregateOptions, Source};
 use tracepipe::config::{parse_duration_us, FileConfig, KafkaSettings, ProducerTuning, Secret};
 use tracepipe::consume::verify::{verify, VerifyOutcome};
 use tracepipe::consume::{ConsumeOptions, OrderedConsumer};
+use tracepipe::generate::{generate, GenerateOptions};
 use tracepipe::merge::TraceSource;
 use tracepipe::replay::{self, ProgressMode, ReplayOptions};
 use tracepipe::trace::OnError;
@@ -35,6 +37,75 @@ enum Command {
     Consume(ConsumeArgs),
     /// Check that the ordered stream in Kafka equals the merge of the trace files.
     Verify(VerifyArgs),
+    /// Per-machine tumbling windows from the ordered stream (Kafka or files), with metrics.
+    Aggregate(AggregateArgs),
+    /// Write a synthetic trace in the exact file format (deterministic by --seed).
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct AggregateArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Read the trace files (--jobs/--tasks) through the merge instead of Kafka.
+    #[arg(long)]
+    from_files: bool,
+    /// Window width (1m, 30s, 5m, or microseconds).
+    #[arg(long, default_value = "1m")]
+    window: String,
+    /// JSON Lines output file (`-` for stdout) [default: none].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Serve Prometheus metrics here.
+    #[arg(long, env = "TRACEPIPE_METRICS_ADDR", default_value = "127.0.0.1:9464")]
+    metrics_addr: String,
+    /// Do not serve metrics.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Also push the metrics to this Pushgateway (e.g. http://127.0.0.1:9091).
+    #[arg(long, env = "TRACEPIPE_PUSHGATEWAY")]
+    pushgateway: Option<String>,
+    /// Keep serving /metrics this long after the end of the stream (e.g. 30s).
+    #[arg(long, default_value = "0s")]
+    hold: String,
+    /// Consumer group (Kafka source): start from its committed offsets.
+    #[arg(long, env = "TRACEPIPE_GROUP")]
+    group: Option<String>,
+    /// Keep waiting for later replays after the end-of-stream marks.
+    #[arg(long)]
+    follow: bool,
+    /// Fail when nothing arrives for this long (Kafka source) [default: wait forever].
+    #[arg(long)]
+    idle_timeout: Option<String>,
+    /// Write the summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Output folder (job_events/ and task_events/ are created inside).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Number of jobs.
+    #[arg(long, default_value_t = 1000)]
+    jobs: u64,
+    /// Maximum tasks per job (half the jobs have one).
+    #[arg(long, default_value_t = 100)]
+    tasks_per_job: u32,
+    #[arg(long, default_value_t = 1000)]
+    machines: u64,
+    /// Parts per table.
+    #[arg(long, default_value_t = 10)]
+    parts: u32,
+    /// Trace span (2h, 90m, 1d, or microseconds).
+    #[arg(long, default_value = "2h")]
+    duration: String,
+    /// Let some work run past the end, as in the real trace (default: every task ends).
+    #[arg(long)]
+    open_ended: bool,
 }
 
 /// Flags shared by every subcommand.
@@ -453,11 +524,88 @@ fn run_verify(a: VerifyArgs) -> Result<i32> {
     }
 }
 
+fn run_aggregate(a: AggregateArgs) -> Result<i32> {
+    let r = a.common.resolve()?;
+    let window_us = parse_duration_us(&a.window, 1.0)
+        .map_err(anyhow::Error::msg)
+        .context("--window")?;
+    if window_us == 0 {
+        bail!("--window must be positive (e.g. 1m)");
+    }
+    let hold = parse_duration_us(&a.hold, 1e6)
+        .map_err(anyhow::Error::msg)
+        .context("--hold")?;
+    let source = if a.from_files {
+        a.common.require_trace()?;
+        Source::Files(r.source.clone())
+    } else {
+        let mut o = consume_options(&r, a.idle_timeout.as_deref())?;
+        o.group = a.group.clone();
+        o.follow = a.follow;
+        Source::Kafka(o)
+    };
+    let out: Option<Box<dyn Write>> = match &a.out {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(Box::new(BufWriter::new(std::io::stdout()))),
+        Some(p) => Some(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(p).with_context(|| format!("--out {}: cannot create", p.display()))?,
+        ))),
+    };
+    let opts = AggregateOptions {
+        source,
+        window_us,
+        metrics_addr: (!a.no_metrics).then(|| a.metrics_addr.clone()),
+        pushgateway: a.pushgateway.clone(),
+        push_job: "tracepipe_aggregate".into(),
+        hold: Duration::from_micros(hold),
+    };
+    let s = aggregate::run(opts, out, ctrl_c_flag())?;
+    eprintln!(
+        "aggregated {} events into {} windows ({} lines) in {:.2} s: {:.0} events/s; {} after-the-end events; {} machines, {} live tasks at the end",
+        s.events, s.windows, s.lines, s.wall_seconds, s.events_per_second, s.after_end_events, s.machines, s.live_tasks
+    );
+    if let Some(path) = &a.summary_json {
+        std::fs::write(path, serde_json::to_vec_pretty(&s)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(0)
+}
+
+fn run_generate(a: GenerateArgs) -> Result<i32> {
+    let opts = GenerateOptions {
+        out_dir: a.out.clone(),
+        seed: a.seed,
+        jobs: a.jobs,
+        tasks_per_job: a.tasks_per_job,
+        machines: a.machines,
+        parts: a.parts,
+        duration_us: parse_duration_us(&a.duration, 1.0)
+            .map_err(anyhow::Error::msg)
+            .context("--duration")?,
+        all_end: !a.open_ended,
+        ..GenerateOptions::default()
+    };
+    let s = generate(&opts)?;
+    println!(
+        "generated {} job rows and {} task rows ({} jobs, {} tasks) in {} parts per table under {}",
+        s.job_rows,
+        s.task_rows,
+        s.jobs,
+        s.tasks,
+        s.parts,
+        a.out.display()
+    );
+    Ok(0)
+}
+
 pub fn run() -> Result<i32> {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay(a) => run_replay(a),
         Command::Consume(a) => run_consume(a),
         Command::Verify(a) => run_verify(a),
+        Command::Aggregate(a) => run_aggregate(a),
+        Command::Generate(a) => run_generate(a),
     }
 }

@@ -6,6 +6,7 @@
 //! windows) -> [`metrics`] (Prometheus). [`generate`] writes synthetic traces; [`config`] and
 //! [`kafka`] hold the settings and client plumbing shared by the commands.
 
+pub mod aggregate;
 pub mod clock;
 pub mod config;
 pub mod consume;

@@ -2,6 +2,8 @@
 //! Prometheus way for processes that live long enough to be scraped) and can also push to a
 //! Pushgateway for short runs.
 
+pub mod window_metrics;
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;

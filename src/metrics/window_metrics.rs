@@ -1,0 +1,255 @@
+//! Prometheus metrics of the window aggregator. Names carry their unit (`_ratio`: fraction
+//! of the largest machine's capacity, the trace's normalised unit; `_seconds`); only
+//! `machine_id` has a high cardinality, as in the original dashboard.
+
+use super::SharedRegistry;
+use crate::trace::{EventType, Table};
+use crate::window::{Aggregator, ClosedWindow};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+type F64Gauge = Gauge<f64, AtomicU64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Machine {
+    machine_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableType {
+    table: &'static str,
+    event_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Type {
+    event_type: &'static str,
+}
+
+/// Gauges and counters fed from the aggregator at each closed window and periodically.
+pub struct WindowMetrics {
+    pub registry: SharedRegistry,
+    m_alloc_cpu: Family<Machine, F64Gauge>,
+    m_alloc_mem: Family<Machine, F64Gauge>,
+    m_running: Family<Machine, Gauge>,
+    m_peak_cpu: Family<Machine, F64Gauge>,
+    m_cpu_sum: Family<Machine, F64Gauge>,
+    m_mem_sum: Family<Machine, F64Gauge>,
+    m_events: Family<Machine, Gauge>,
+    c_alloc_cpu: F64Gauge,
+    c_alloc_mem: F64Gauge,
+    c_running: Gauge,
+    c_pending: Gauge,
+    c_window_events: Family<Type, Gauge>,
+    events_by_type: Family<TableType, Counter>,
+    events: Counter,
+    event_time: F64Gauge,
+    event_time_unix: F64Gauge,
+    lag: F64Gauge,
+    windows: Counter,
+    window_end: F64Gauge,
+}
+
+impl Default for WindowMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WindowMetrics {
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("tracepipe");
+        macro_rules! reg {
+            ($name:expr, $help:expr, $m:expr) => {{
+                let m = $m;
+                r.register($name, $help, m.clone());
+                m
+            }};
+        }
+        let m_alloc_cpu = reg!(
+            "machine_allocated_cpu_ratio",
+            "CPU allocated on the machine at the end of its last closed window (normalised)",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_alloc_mem = reg!(
+            "machine_allocated_memory_ratio",
+            "Memory allocated on the machine at the end of its last closed window (normalised)",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_running = reg!(
+            "machine_running_tasks",
+            "Tasks running on the machine at the end of its last closed window",
+            Family::<Machine, Gauge>::default()
+        );
+        let m_peak_cpu = reg!(
+            "machine_peak_allocated_cpu_ratio",
+            "Highest allocated CPU during the machine's last closed window",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_cpu_sum = reg!(
+            "machine_window_cpu_request_sum_ratio",
+            "Sum of CPU requests of the machine's task events in its last closed window",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_mem_sum = reg!(
+            "machine_window_memory_request_sum_ratio",
+            "Sum of memory requests of the machine's task events in its last closed window",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_events = reg!(
+            "machine_window_task_events",
+            "Task events carrying the machine ID in its last closed window",
+            Family::<Machine, Gauge>::default()
+        );
+        let c_alloc_cpu = reg!(
+            "cell_allocated_cpu_ratio",
+            "CPU allocated in the whole cell at the last window end (normalised)",
+            F64Gauge::default()
+        );
+        let c_alloc_mem = reg!(
+            "cell_allocated_memory_ratio",
+            "Memory allocated in the whole cell at the last window end (normalised)",
+            F64Gauge::default()
+        );
+        let c_running = reg!(
+            "cell_running_tasks",
+            "Running tasks at the last window end",
+            Gauge::default()
+        );
+        let c_pending = reg!(
+            "cell_pending_tasks",
+            "Pending tasks at the last window end",
+            Gauge::default()
+        );
+        let c_window_events = reg!(
+            "cell_window_task_events",
+            "Task events by type in the last closed window",
+            Family::<Type, Gauge>::default()
+        );
+        let events_by_type = reg!(
+            "events",
+            "Events aggregated, by table and event type",
+            Family::<TableType, Counter>::default()
+        );
+        let events = reg!(
+            "aggregate_events",
+            "Events consumed by the aggregator",
+            Counter::default()
+        );
+        let event_time = reg!(
+            "aggregate_event_time_seconds",
+            "Trace time reached by the aggregator",
+            F64Gauge::default()
+        );
+        let event_time_unix = reg!(
+            "aggregate_event_time_unix_seconds",
+            "Trace time reached, as a 2011 Unix time",
+            F64Gauge::default()
+        );
+        let lag = reg!(
+            "aggregate_release_lag_seconds",
+            "Wall time from the replayer's send to the ordered release of the last event",
+            F64Gauge::default()
+        );
+        let windows = reg!(
+            "aggregate_windows_closed",
+            "Windows closed",
+            Counter::default()
+        );
+        let window_end = reg!(
+            "aggregate_last_window_end_seconds",
+            "Trace time of the end of the last closed window",
+            F64Gauge::default()
+        );
+        for t in Table::ALL {
+            for e in EventType::ALL {
+                let _ = events_by_type.get_or_create(&TableType {
+                    table: t.name(),
+                    event_type: e.name(),
+                });
+            }
+        }
+        WindowMetrics {
+            registry: Arc::new(Mutex::new(r)),
+            m_alloc_cpu,
+            m_alloc_mem,
+            m_running,
+            m_peak_cpu,
+            m_cpu_sum,
+            m_mem_sum,
+            m_events,
+            c_alloc_cpu,
+            c_alloc_mem,
+            c_running,
+            c_pending,
+            c_window_events,
+            events_by_type,
+            events,
+            event_time,
+            event_time_unix,
+            lag,
+            windows,
+            window_end,
+        }
+    }
+
+    /// Sets the per-machine and cell gauges from a window that just closed.
+    pub fn window_closed(&self, w: &ClosedWindow) {
+        for m in &w.machines {
+            let l = Machine {
+                machine_id: m.machine_id.to_string(),
+            };
+            self.m_alloc_cpu.get_or_create(&l).set(m.allocated_cpu);
+            self.m_alloc_mem.get_or_create(&l).set(m.allocated_memory);
+            self.m_running.get_or_create(&l).set(m.running_tasks as i64);
+            self.m_peak_cpu.get_or_create(&l).set(m.peak_allocated_cpu);
+            self.m_cpu_sum.get_or_create(&l).set(m.cpu_request_sum);
+            self.m_mem_sum.get_or_create(&l).set(m.memory_request_sum);
+            self.m_events.get_or_create(&l).set(m.task_events as i64);
+        }
+        let c = &w.cell;
+        self.c_alloc_cpu.set(c.allocated_cpu);
+        self.c_alloc_mem.set(c.allocated_memory);
+        self.c_running.set(c.running_tasks as i64);
+        self.c_pending.set(c.pending_tasks as i64);
+        for (t, n) in c.task_events_by_type.iter() {
+            self.c_window_events
+                .get_or_create(&Type {
+                    event_type: t.name(),
+                })
+                .set(n as i64);
+        }
+        self.windows.inc();
+        self.window_end.set(c.window_end as f64 / 1e6);
+    }
+
+    /// Brings counters and clocks up to date with the aggregator (cheap: call every few
+    /// thousand events, not per event).
+    pub fn sync(&self, agg: &Aggregator, lag_seconds: Option<f64>) {
+        for t in Table::ALL {
+            for (e, n) in agg.events_by_type(t).iter() {
+                let c = self.events_by_type.get_or_create(&TableType {
+                    table: t.name(),
+                    event_type: e.name(),
+                });
+                c.inc_by(n.saturating_sub(c.get()));
+            }
+        }
+        self.events
+            .inc_by(agg.events().saturating_sub(self.events.get()));
+        if let Some(t) = agg.last_event_time() {
+            if !crate::trace::is_after_end(t) {
+                self.event_time.set(t as f64 / 1e6);
+                self.event_time_unix.set(crate::clock::unix_seconds(t));
+            }
+        }
+        if let Some(l) = lag_seconds {
+            self.lag.set(l);
+        }
+    }
+}

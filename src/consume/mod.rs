@@ -12,6 +12,7 @@
 //! this process and no refetch after a resume. Seqs at or below the last released one are
 //! duplicates (a restarted replay) and are dropped.
 
+pub mod reorder;
 pub mod verify;
 
 use crate::config::KafkaSettings;
@@ -23,8 +24,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerConte
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use reorder::Reorderer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,14 +117,10 @@ enum Incoming {
     Data { i: usize, b: Buffered },
 }
 
+/// Where a partition is, for commits.
 struct PartState {
     table: Table,
     partition: i32,
-    queue: VecDeque<Buffered>,
-    /// Every record still to come here has seq >= passed.
-    passed: u64,
-    /// The last thing read here was an end-of-stream mark.
-    ended: bool,
     /// Offset to commit: after the last released data record.
     commit: Option<i64>,
     committed: Option<i64>,
@@ -139,13 +135,11 @@ pub struct OrderedConsumer {
     rotation: usize,
     topics: [String; 2],
     parts: Vec<PartState>,
-    heads: BinaryHeap<Reverse<(u64, usize)>>,
-    last_released: Option<u64>,
+    reorder: Reorderer<Buffered>,
     opts: ConsumeOptions,
     last_commit: Instant,
     last_progress: Instant,
     released: u64,
-    dropped_duplicates: u64,
     failed: bool,
 }
 
@@ -190,9 +184,6 @@ impl OrderedConsumer {
                 parts.push(PartState {
                     table,
                     partition: p,
-                    queue: VecDeque::new(),
-                    passed: 0,
-                    ended: false,
                     commit: None,
                     committed: None,
                 });
@@ -243,21 +234,19 @@ impl OrderedConsumer {
             queues,
             rotation: 0,
             topics,
+            reorder: Reorderer::new(parts.len(), last_released),
             parts,
-            heads: BinaryHeap::new(),
-            last_released,
             opts,
             last_commit: now,
             last_progress: now,
             released: 0,
-            dropped_duplicates: 0,
             failed: false,
         })
     }
 
     /// Seq of the last released event (from the group's commit metadata at start).
     pub fn last_released(&self) -> Option<u64> {
-        self.last_released
+        self.reorder.last_released()
     }
 
     pub fn released(&self) -> u64 {
@@ -265,12 +254,12 @@ impl OrderedConsumer {
     }
 
     pub fn dropped_duplicates(&self) -> u64 {
-        self.dropped_duplicates
+        self.reorder.duplicates()
     }
 
     /// Events read but not yet released.
     pub fn buffered(&self) -> usize {
-        self.parts.iter().map(|p| p.queue.len()).sum()
+        self.reorder.buffered()
     }
 
     fn topic_of(&self, i: usize) -> &str {
@@ -317,78 +306,38 @@ impl OrderedConsumer {
         })
     }
 
-    fn ingest(&mut self, incoming: Incoming) -> Result<(), ConsumeError> {
-        let (i, b) = match incoming {
+    fn ingest(&mut self, incoming: Incoming) {
+        match incoming {
             Incoming::Mark { i, mark } => {
-                let p = &mut self.parts[i];
-                p.passed = p.passed.max(mark.next_seq);
-                p.ended = mark.kind == MarkKind::End;
-                return Ok(());
+                self.reorder
+                    .mark(i, mark.next_seq, mark.kind == MarkKind::End)
             }
-            Incoming::Data { i, b } => (i, b),
-        };
+            Incoming::Data { i, b } => {
+                self.reorder.push(i, b.seq, b);
+            }
+        }
+    }
+
+    fn try_release(&mut self) -> Option<OrderedEvent> {
+        let (i, seq, b) = self.reorder.pop()?;
         let p = &mut self.parts[i];
-        p.passed = p.passed.max(b.seq + 1);
-        p.ended = false;
-        if self.last_released.is_some_and(|l| b.seq <= l) {
-            self.dropped_duplicates += 1;
-            return Ok(());
-        }
-        if p.queue.is_empty() {
-            self.heads.push(Reverse((b.seq, i)));
-        }
-        p.queue.push_back(b);
-        Ok(())
-    }
-
-    /// Can `seq` (the smallest buffered, from partition `from`) be released now?
-    fn releasable(&self, seq: u64, from: usize) -> bool {
-        if self.last_released.is_some_and(|l| seq == l + 1) {
-            return true;
-        }
-        self.parts
-            .iter()
-            .enumerate()
-            .all(|(j, p)| j == from || !p.queue.is_empty() || p.passed > seq)
-    }
-
-    fn try_release(&mut self) -> Result<Option<OrderedEvent>, ConsumeError> {
-        while let Some(&Reverse((seq, i))) = self.heads.peek() {
-            let duplicate = self.last_released.is_some_and(|l| seq <= l);
-            if !duplicate && !self.releasable(seq, i) {
-                return Ok(None);
-            }
-            self.heads.pop();
-            let p = &mut self.parts[i];
-            let b = p.queue.pop_front().expect("a head has a queued event");
-            if let Some(next) = p.queue.front() {
-                self.heads.push(Reverse((next.seq, i)));
-            }
-            if duplicate {
-                self.dropped_duplicates += 1;
-                continue;
-            }
-            let p = &mut self.parts[i];
-            p.commit = Some(b.offset + 1);
-            self.last_released = Some(seq);
-            self.released += 1;
-            self.last_progress = Instant::now();
-            return Ok(Some(OrderedEvent {
-                table: p.table,
-                partition: p.partition,
-                offset: b.offset,
-                seq,
-                time: b.time,
-                timestamp_ms: b.timestamp_ms,
-                value: b.value,
-            }));
-        }
-        Ok(None)
+        p.commit = Some(b.offset + 1);
+        self.released += 1;
+        self.last_progress = Instant::now();
+        Some(OrderedEvent {
+            table: p.table,
+            partition: p.partition,
+            offset: b.offset,
+            seq,
+            time: b.time,
+            timestamp_ms: b.timestamp_ms,
+            value: b.value,
+        })
     }
 
     /// Every partition has delivered its end mark and nothing is left to release.
     fn finished(&self) -> bool {
-        !self.opts.follow && self.heads.is_empty() && self.parts.iter().all(|p| p.ended)
+        !self.opts.follow && self.reorder.finished()
     }
 
     /// Commits the offsets after the last released record of each partition, with the last
@@ -399,7 +348,8 @@ impl OrderedConsumer {
         }
         let force = matches!(mode, CommitMode::Sync);
         let meta = self
-            .last_released
+            .reorder
+            .last_released()
             .map(|s| s.to_string())
             .unwrap_or_default();
         let mut tpl = TopicPartitionList::new();
@@ -429,13 +379,18 @@ impl OrderedConsumer {
     }
 
     fn stalled(&self) -> ConsumeError {
-        let waiting = self.last_released.map(|l| l + 1);
+        let waiting = self.reorder.last_released().map(|l| l + 1);
         let lagging: Vec<String> = self
-            .parts
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.queue.is_empty() && waiting.is_none_or(|w| p.passed <= w))
-            .map(|(i, p)| format!("{}/{} (passed {})", self.topic_of(i), p.partition, p.passed))
+            .reorder
+            .blocking(self.opts.follow)
+            .map(|i| {
+                format!(
+                    "{}/{} (passed {})",
+                    self.topic_of(i),
+                    self.parts[i].partition,
+                    self.reorder.passed(i)
+                )
+            })
             .take(12)
             .collect();
         ConsumeError::Stalled {
@@ -451,7 +406,7 @@ impl OrderedConsumer {
 
     fn next_event(&mut self) -> Result<Option<OrderedEvent>, ConsumeError> {
         loop {
-            if let Some(ev) = self.try_release()? {
+            if let Some(ev) = self.try_release() {
                 if self.last_commit.elapsed() >= self.opts.commit_interval {
                     self.last_commit = Instant::now();
                     self.commit(CommitMode::Async)?;
@@ -475,24 +430,10 @@ impl OrderedConsumer {
         }
     }
 
-    /// Partitions that hold the release back: nothing buffered and not yet past the
-    /// smallest buffered seq (all empty partitions when nothing is buffered).
-    fn blocking(&self) -> impl Iterator<Item = usize> + '_ {
-        let head = self.heads.peek().map(|Reverse((seq, _))| *seq);
-        self.parts.iter().enumerate().filter_map(move |(i, p)| {
-            let needed = p.queue.is_empty()
-                && match head {
-                    Some(h) => p.passed <= h,
-                    None => self.opts.follow || !p.ended,
-                };
-            needed.then_some(i)
-        })
-    }
-
     /// Reads from the partitions that block the release: first whatever is already
     /// fetched, then waits a little on one of them (round robin).
     fn read_some(&mut self) -> Result<(), ConsumeError> {
-        let blocking: Vec<usize> = self.blocking().collect();
+        let blocking: Vec<usize> = self.reorder.blocking(self.opts.follow).collect();
         let mut got = false;
         for &i in &blocking {
             got |= self.read_one(i, Duration::ZERO)?;
@@ -529,7 +470,7 @@ impl OrderedConsumer {
                 })
             }
         };
-        self.ingest(incoming)?;
+        self.ingest(incoming);
         Ok(true)
     }
 

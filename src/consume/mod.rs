@@ -124,6 +124,8 @@ struct PartState {
     /// Offset to commit: after the last released data record.
     commit: Option<i64>,
     committed: Option<i64>,
+    /// Offset after the last record read.
+    read_to: i64,
 }
 
 /// Iterator over the events of both topics in exact global order.
@@ -186,6 +188,7 @@ impl OrderedConsumer {
                     partition: p,
                     commit: None,
                     committed: None,
+                    read_to: 0,
                 });
             }
         }
@@ -340,6 +343,29 @@ impl OrderedConsumer {
         !self.opts.follow && self.reorder.finished()
     }
 
+    /// Every partition ended with an end mark; but a resumed replay may have written more
+    /// after it. Reopens the partitions whose log goes on past what was read.
+    fn more_after_end(&mut self) -> Result<bool, ConsumeError> {
+        let mut more = false;
+        for i in 0..self.parts.len() {
+            let topic = self.topic_of(i).to_owned();
+            let p = &self.parts[i];
+            let (_, high) = self
+                .consumer
+                .fetch_watermarks(&topic, p.partition, kafka::CONNECT_TIMEOUT)
+                .map_err(|e| ConsumeError::Partition {
+                    topic: topic.clone(),
+                    partition: p.partition,
+                    message: format!("reading its end offset: {e}"),
+                })?;
+            if high > p.read_to {
+                self.reorder.reopen(i);
+                more = true;
+            }
+        }
+        Ok(more)
+    }
+
     /// Commits the offsets after the last released record of each partition, with the last
     /// released seq as metadata (so a restart knows which seqs are duplicates).
     pub fn commit(&mut self, mode: CommitMode) -> Result<(), ConsumeError> {
@@ -413,7 +439,7 @@ impl OrderedConsumer {
                 }
                 return Ok(Some(ev));
             }
-            if self.finished() {
+            if self.finished() && !self.more_after_end()? {
                 self.commit(CommitMode::Sync)?;
                 return Ok(None);
             }
@@ -455,7 +481,10 @@ impl OrderedConsumer {
     fn read_one(&mut self, i: usize, timeout: Duration) -> Result<bool, ConsumeError> {
         let incoming = match self.queues[i].poll(timeout) {
             None => return Ok(false),
-            Some(Ok(msg)) => self.decode(i, &msg)?,
+            Some(Ok(msg)) => {
+                self.parts[i].read_to = msg.offset() + 1;
+                self.decode(i, &msg)?
+            }
             // librdkafka reconnects by itself after transport errors; only the idle
             // timeout (if any) decides when waiting has become failure.
             Some(Err(KafkaError::MessageConsumption(code))) if is_transient(code) => {

@@ -126,6 +126,11 @@ impl<T> Reorderer<T> {
         })
     }
 
+    /// Partition `i` has records after its end mark (a later replay): not at its end.
+    pub fn reopen(&mut self, i: usize) {
+        self.parts[i].ended = false;
+    }
+
     /// Nothing buffered and every partition has delivered its end mark.
     pub fn finished(&self) -> bool {
         self.heads.is_empty() && self.parts.iter().all(|p| p.ended)

@@ -759,13 +759,14 @@ class RunResult:
         }
 
 
+def progress_dict(p: Any) -> dict[str, Any]:
+    """A StreamingQueryProgress (pyspark returns objects with .json, or plain dicts) as a dict."""
+    raw = getattr(p, "json", None)
+    return json.loads(raw) if isinstance(raw, str) else dict(p)
+
+
 def _progress_dicts(query: StreamingQuery) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for p in query.recentProgress:
-        # pyspark returns StreamingQueryProgress objects (with .json) or plain dicts.
-        raw = getattr(p, "json", None)
-        out.append(json.loads(raw) if isinstance(raw, str) else dict(p))
-    return out
+    return [progress_dict(p) for p in query.recentProgress]
 
 
 def start(cfg: Config, spark: SparkSession, sink: BatchSink) -> StreamingQuery:
@@ -823,7 +824,7 @@ def run(cfg: Config, spark: SparkSession | None = None) -> RunResult:
                 break
             if progress_file is not None:
                 for p in query.recentProgress[-100:]:
-                    lp = _as_dict(p)
+                    lp = progress_dict(p)
                     if int(lp.get("batchId", -1)) > seen_batches:
                         seen_batches = int(lp["batchId"])
                         progress_file.write(json.dumps(lp) + "\n")
@@ -835,11 +836,6 @@ def run(cfg: Config, spark: SparkSession | None = None) -> RunResult:
         if progress_file is not None:
             progress_file.close()
     return RunResult(str(query.id), _progress_dicts(query), sink.stats, time.monotonic() - t0)
-
-
-def _as_dict(p: Any) -> dict[str, Any]:
-    raw = getattr(p, "json", None)
-    return json.loads(raw) if isinstance(raw, str) else dict(p)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -292,6 +292,9 @@ struct ReplayArgs {
     /// Serve the replayer's Prometheus metrics here, e.g. 127.0.0.1:9465.
     #[arg(long, env = "TRACEPIPE_REPLAY_METRICS_ADDR")]
     metrics_addr: Option<String>,
+    /// Also push the replayer's metrics to this Pushgateway at the end.
+    #[arg(long, env = "TRACEPIPE_PUSHGATEWAY")]
+    pushgateway: Option<String>,
     /// Progress display.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     progress: ProgressArg,
@@ -373,6 +376,7 @@ fn run_replay(a: ReplayArgs) -> Result<i32> {
             ProgressArg::Quiet => ProgressMode::Quiet,
         },
         metrics_addr: a.metrics_addr,
+        pushgateway: a.pushgateway,
     };
     let summary = replay::run(&opts, ctrl_c_flag())?;
     println!(

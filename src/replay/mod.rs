@@ -60,6 +60,9 @@ pub struct ReplayOptions {
     pub progress: ProgressMode,
     /// Serve the replayer's `/metrics` here.
     pub metrics_addr: Option<String>,
+    /// Also push the metrics to this Pushgateway (every few seconds and at the end): a fast
+    /// replay may end before Prometheus scrapes it.
+    pub pushgateway: Option<String>,
 }
 
 impl ReplayOptions {
@@ -75,6 +78,7 @@ impl ReplayOptions {
             resume: false,
             progress: ProgressMode::Quiet,
             metrics_addr: None,
+            pushgateway: None,
         }
     }
 }
@@ -316,6 +320,9 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
         summary.marks,
     );
     progress.finish();
+    if let Some(url) = &opts.pushgateway {
+        crate::metrics::push(url, "tracepipe_replay", &metrics.registry.lock().expect("lock"))?;
+    }
 
     summary.set_skipped(&stream.skipped());
     summary.filtered_out = stream.filtered_out();

@@ -202,6 +202,7 @@ def test_sample_replay(
     problems = wire.compare_machine_rows(got_machines, want_machines)
     assert not problems, "\n".join(problems)
     assert got_jobs == want_jobs
+    print(f"tracepipe aggregate: {len(want_machines)} machine windows, {len(want_jobs)} job windows equal")
 
 
 # -- wire-format edge cases, restart, Pushgateway ----------------------------------------------------

@@ -36,7 +36,7 @@ pub enum AggregateError {
 /// Where the events come from.
 pub enum Source {
     Files(TraceSource),
-    Kafka(ConsumeOptions),
+    Kafka(Box<ConsumeOptions>),
 }
 
 pub struct AggregateOptions {
@@ -104,7 +104,7 @@ pub fn run<W: Write>(
      -> Result<(), AggregateError> {
         agg.push(event, emit)?;
         n += 1;
-        if n % 4096 == 0 && last_sync.elapsed() >= Duration::from_millis(250) {
+        if n.is_multiple_of(4096) && last_sync.elapsed() >= Duration::from_millis(250) {
             last_sync = Instant::now();
             metrics.sync(agg, lag);
             if let Some(url) = &opts.pushgateway {
@@ -135,7 +135,7 @@ pub fn run<W: Write>(
                 copts.kafka.job_topic.clone(),
                 copts.kafka.task_topic.clone(),
             ];
-            let mut consumer = OrderedConsumer::new(copts)?;
+            let mut consumer = OrderedConsumer::new(*copts)?;
             while let Some(ev) = consumer.next().transpose()? {
                 if stop.load(Ordering::Relaxed) {
                     break;

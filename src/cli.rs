@@ -546,7 +546,7 @@ fn run_aggregate(a: AggregateArgs) -> Result<i32> {
         let mut o = consume_options(&r, a.idle_timeout.as_deref())?;
         o.group = a.group.clone();
         o.follow = a.follow;
-        Source::Kafka(o)
+        Source::Kafka(Box::new(o))
     };
     let out: Option<Box<dyn Write>> = match &a.out {
         None => None,

@@ -178,7 +178,7 @@ mod tests {
             let mut pos = vec![0usize; n_parts];
             let mut r = Reorderer::<u64>::new(n_parts, None);
             let mut out = Vec::new();
-            let mut step = |p: usize, r: &mut Reorderer<u64>, pos: &mut Vec<usize>| {
+            let step = |p: usize, r: &mut Reorderer<u64>, pos: &mut Vec<usize>| {
                 if let Some(&(is_mark, v)) = logs[p].get(pos[p]) {
                     pos[p] += 1;
                     if is_mark {

@@ -321,7 +321,11 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
     );
     progress.finish();
     if let Some(url) = &opts.pushgateway {
-        crate::metrics::push(url, "tracepipe_replay", &metrics.registry.lock().expect("lock"))?;
+        crate::metrics::push(
+            url,
+            "tracepipe_replay",
+            &metrics.registry.lock().expect("lock"),
+        )?;
     }
 
     summary.set_skipped(&stream.skipped());

@@ -171,3 +171,91 @@ pub fn parse_task(row: &ByteRecord) -> Result<TaskEvent, RowError> {
         different_machines_restriction: opt_bool(TASK_FIELDS[12], f(12))?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::record::TIME_AFTER_END;
+
+    fn row(line: &str) -> ByteRecord {
+        ByteRecord::from(line.split(',').collect::<Vec<_>>())
+    }
+
+    /// Real lines of task_events part-00000 and job_events part-00000.
+    #[test]
+    fn real_task_lines() {
+        let t = parse_task(&row(
+            "0,2,3418309,0,4155527081,0,70s3v5qRyCO/1PCdI6fVXnrW8FU/w+5CKRSa72xgcIo=,3,9,,,,",
+        ))
+        .unwrap();
+        assert_eq!(t.time, 0);
+        assert_eq!(t.missing_info, Some(MissingInfo::ExistsButNoCreation));
+        assert_eq!(t.job_id, 3418309);
+        assert_eq!(t.machine_id, Some(4155527081), "machine IDs exceed 2^31");
+        assert_eq!(t.event_type, EventType::Submit);
+        assert_eq!(t.cpu_request, None, "empty is missing, never 0");
+        assert_eq!(t.different_machines_restriction, None);
+        let t = parse_task(&row("0,,3418314,0,3938719206,0,70s3v5qRyCO/1PCdI6fVXnrW8FU/w+5CKRSa72xgcIo=,3,9,0.125,0.07446,0.0004244,0")).unwrap();
+        assert_eq!(t.missing_info, None);
+        assert_eq!(t.cpu_request, Some(0.125));
+        assert_eq!(t.memory_request, Some(0.07446));
+        assert_eq!(t.disk_space_request, Some(0.0004244));
+        assert_eq!(
+            t.different_machines_restriction,
+            Some(false),
+            "0 is false (bool(\"0\") was true)"
+        );
+        assert_eq!(t.priority, 9);
+        assert_eq!(t.scheduling_class, Some(3));
+    }
+
+    #[test]
+    fn real_job_line() {
+        let j = parse_job(&row("0,,3418309,0,70s3v5qRyCO/1PCdI6fVXnrW8FU/w+5CKRSa72xgcIo=,3,IHgtoxEBuUTHNbUeVs4hzptMY4n8rZKLbZg+Jh5fNG4=,wAmgn2H74cdoMuSFwJF3NaUEaudVBTZ0/HaNZBwIpEQ=")).unwrap();
+        assert_eq!(j.job_id, 3418309);
+        assert_eq!(j.user.as_deref().map(str::len), Some(44));
+        assert_eq!(j.scheduling_class, Some(3));
+    }
+
+    #[test]
+    fn large_ids_and_after_the_end_sentinels() {
+        let t = parse_task(&row("18446744073709551615,,6400000000,1,,5,u,,0,,,,1")).unwrap();
+        assert!(crate::trace::is_after_end(t.time));
+        assert_eq!(t.job_id, 6_400_000_000);
+        assert_eq!(t.different_machines_restriction, Some(true));
+        let j = parse_job(&row("9223372036854775807,,1,4,,,,")).unwrap();
+        assert_eq!(j.time, TIME_AFTER_END);
+    }
+
+    #[test]
+    fn errors_name_the_field_and_value() {
+        let e = parse_task(&row("1,,2,3,4,5,u,0,1")).unwrap_err();
+        assert_eq!(
+            e,
+            RowError::FieldCount {
+                expected: 13,
+                got: 9
+            }
+        );
+        let e = parse_task(&row(",,2,3,4,5,u,0,1,,,,")).unwrap_err();
+        assert_eq!(e, RowError::Missing { field: "time" });
+        let e = parse_task(&row("1,,2,3,4,5,u,0,,,,,")).unwrap_err();
+        assert_eq!(e, RowError::Missing { field: "priority" });
+        let e = parse_task(&row("1,,2,3,4,9,u,0,1,,,,")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("field `event type`: unknown event type (0..8): \"9\""),
+            "{e}"
+        );
+        let e = parse_task(&row("1,,2,3,4,5,u,0,1,abc,,,")).unwrap_err();
+        assert!(e.to_string().contains("field `CPU request`"), "{e}");
+        let e = parse_task(&row("1,,2,3,4,5,u,0,1,,,,2")).unwrap_err();
+        assert!(e.to_string().contains("not a boolean (0 or 1)"), "{e}");
+        let e = parse_task(&row("1,7,2,3,4,5,u,0,1,,,,")).unwrap_err();
+        assert!(e.to_string().contains("missing info"), "{e}");
+        let e = parse_job(&row("1,,-5,0,,,,")).unwrap_err();
+        assert!(e.to_string().contains("field `job ID`"), "{e}");
+        assert_eq!(parse_u64(b"18446744073709551616"), None, "overflow");
+        assert_eq!(parse_u64(b"+1"), None);
+    }
+}

@@ -246,3 +246,79 @@ impl Iterator for TableReader {
         self.next_row()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_names_sort_by_number() {
+        assert_eq!(part_number("part-00012-of-00500.csv.gz"), Some(12));
+        assert_eq!(part_number("part-7-of-9.csv.gz"), Some(7));
+        assert_eq!(part_number("part-00012-of-00500.csv"), None);
+        assert_eq!(part_number("README.md"), None);
+        let dir = tempfile::tempdir().unwrap();
+        for n in ["part-10-of-11.csv.gz", "part-9-of-11.csv.gz", "notes.txt"] {
+            std::fs::write(dir.path().join(n), b"").unwrap();
+        }
+        let parts: Vec<u32> = discover_parts(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.number)
+            .collect();
+        assert_eq!(parts, vec![9, 10]);
+    }
+
+    fn gz(members: &[&str]) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = Vec::new();
+        for m in members {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(m.as_bytes()).unwrap();
+            out.extend(e.finish().unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn multi_member_gzip_and_time_order_across_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("part-00000-of-00002.csv.gz"),
+            gz(&["5,,1,0,,,,\n", "6,,1,1,,,,\n"]),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("part-00001-of-00002.csv.gz"),
+            gz(&["4,,2,0,,,,\n"]),
+        )
+        .unwrap();
+        let mut r = TableReader::open(Table::Job, dir.path(), OnError::Fail).unwrap();
+        assert_eq!(r.next().unwrap().unwrap().0.time(), 5);
+        assert_eq!(
+            r.next().unwrap().unwrap().0.time(),
+            6,
+            "second gzip member is read"
+        );
+        let err = r.next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("part-00001-of-00002.csv.gz:1: field `time`: 4 is earlier than the previous row's time 6"), "{err}");
+        assert!(r.next().is_none());
+
+        let mut r = TableReader::open(Table::Job, dir.path(), OnError::Skip).unwrap();
+        assert_eq!(r.by_ref().count(), 2);
+        assert_eq!(r.skipped().get(SkipReason::TimeOrder), 1);
+    }
+
+    #[test]
+    fn missing_folder_and_empty_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = TableReader::open(Table::Task, dir.path(), OnError::Fail)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("no trace parts"), "{e}");
+        let e = TableReader::open(Table::Task, &dir.path().join("nope"), OnError::Fail)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("nope"), "{e}");
+    }
+}

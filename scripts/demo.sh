@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Replays the bundled sample (sample/, two shards of each table) into the local Kafka.
+# The main job end to end on the bundled sample (sample/: parts 00000-00001 of both tables):
+# replay into Kafka in global order -> ordered consumption + per-machine windows -> metrics in
+# Prometheus (scraped and via the Pushgateway) -> verify the order against the files.
 # Run through `make demo`, which starts the stack and builds the release binary first.
 set -euo pipefail
 
@@ -12,15 +14,43 @@ BIN=./target/release/tracepipe
   echo "demo: $BIN not found: run 'make build' (or 'make demo')" >&2
   exit 1
 }
+OUT="$TRACEPIPE_RUN_DIR/demo"
+mkdir -p "$OUT"
+JOB_TOPIC=${TRACEPIPE_JOB_TOPIC:-job-events}
+TASK_TOPIC=${TRACEPIPE_TASK_TOPIC:-task-events}
 
-echo "demo: replaying sample/job_events and sample/task_events into Kafka at $KAFKA_BOOTSTRAP"
-"$BIN" replay --jobs sample/job_events --tasks sample/task_events "$@"
+# A demo starts from empty topics, so that what you see is this run.
+for t in "$JOB_TOPIC" "$TASK_TOPIC"; do
+  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
+    --delete --if-exists --topic "$t" >/dev/null
+done
+
+echo "== 1. replay sample/ into $JOB_TOPIC and $TASK_TOPIC (12 partitions each) at $KAFKA_BOOTSTRAP"
+"$BIN" replay --jobs sample/job_events --tasks sample/task_events \
+  --job-topic "$JOB_TOPIC" --task-topic "$TASK_TOPIC" \
+  --pushgateway "$PUSHGATEWAY_URL" --summary-json "$OUT/replay-summary.json" "$@"
+
+echo
+echo "== 2. aggregate: ordered consumption of both topics -> 1-minute windows per machine"
+"$BIN" aggregate --job-topic "$JOB_TOPIC" --task-topic "$TASK_TOPIC" \
+  --out "$OUT/windows.jsonl" --metrics-addr "127.0.0.1:$AGGREGATE_METRICS_PORT" \
+  --pushgateway "$PUSHGATEWAY_URL" --summary-json "$OUT/aggregate-summary.json"
+
+echo
+echo "== 3. verify: the ordered stream from Kafka equals the merge of the files"
+"$BIN" verify --jobs sample/job_events --tasks sample/task_events \
+  --job-topic "$JOB_TOPIC" --task-topic "$TASK_TOPIC"
 
 cat <<EOF_INFO
 
 demo: done. Where to look:
-  Kafka          $KAFKA_BOOTSTRAP   topics: java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile=$KAFKA_TOOLS_LOG4J org.apache.kafka.tools.TopicCommand --bootstrap-server $KAFKA_BOOTSTRAP --list
-  Prometheus     $PROMETHEUS_URL   (targets: $PROMETHEUS_URL/targets)
-  Pushgateway    $PUSHGATEWAY_URL
-  Server logs    $TRACEPIPE_RUN_DIR/logs/   (bash scripts/stack.sh logs)
+  Windows (JSON Lines)  $OUT/windows.jsonl   e.g. head -2 $OUT/windows.jsonl
+  Summaries             $OUT/replay-summary.json, $OUT/aggregate-summary.json
+  Ordered events        $BIN consume --job-topic $JOB_TOPIC --task-topic $TASK_TOPIC | head
+  Prometheus            $PROMETHEUS_URL/graph?g0.expr=topk(10,tracepipe_machine_allocated_cpu_ratio)
+                        (cell totals: tracepipe_cell_allocated_cpu_ratio; targets: $PROMETHEUS_URL/targets)
+  Pushgateway           $PUSHGATEWAY_URL
+  Grafana               deploy/grafana/ (dashboard + provisioning; see README "Grafana")
+  Server logs           $TRACEPIPE_RUN_DIR/logs/   (bash scripts/stack.sh logs)
 EOF_INFO

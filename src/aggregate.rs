@@ -108,7 +108,7 @@ pub fn run<W: Write>(
             last_sync = Instant::now();
             metrics.sync(agg, lag);
             if let Some(url) = &opts.pushgateway {
-                if last_push.elapsed() >= Duration::from_secs(2) {
+                if last_push.elapsed() >= Duration::from_secs(10) {
                     last_push = Instant::now();
                     crate::metrics::push(
                         url,

@@ -483,6 +483,8 @@ fn run_consume(a: ConsumeArgs) -> Result<i32> {
     let topics = [r.kafka.job_topic.clone(), r.kafka.task_topic.clone()];
     let mut n = 0u64;
     let mut line = Vec::with_capacity(1024);
+    // Release lag (send time -> release), in ms buckets: constant memory.
+    let mut lag_ms = vec![0u64; 10_001];
     while a.limit.is_none_or(|l| n < l) && !stop.load(Ordering::Relaxed) {
         let Some(ev) = consumer.next().transpose()? else {
             break;
@@ -499,12 +501,28 @@ fn run_consume(a: ConsumeArgs) -> Result<i32> {
         line.extend_from_slice(b"}\n");
         out.write_all(&line)?;
         n += 1;
+        if let Some(ts) = ev.timestamp_ms {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            lag_ms[(now - ts).clamp(0, 10_000) as usize] += 1;
+        }
     }
     out.flush()?;
     consumer.commit(rdkafka::consumer::CommitMode::Sync)?;
+    let pct = |q: f64| {
+        let target = (n as f64 * q).ceil() as u64;
+        let mut acc = 0;
+        lag_ms.iter().position(|c| {
+            acc += c;
+            acc >= target.max(1)
+        })
+    };
     eprintln!(
-        "consumed {n} events in order ({} duplicates dropped)",
-        consumer.dropped_duplicates()
+        "consumed {n} events in order ({} duplicates dropped); release lag since send: p50 {} ms, p99 {} ms",
+        consumer.dropped_duplicates(),
+        pct(0.5).map_or("-".into(), |v| v.to_string()),
+        pct(0.99).map_or("-".into(), |v| v.to_string()),
     );
     Ok(0)
 }

@@ -1,1 +1,55 @@
-fn main() {}
+//! Parse-only throughput on the bundled real sample: gzip + CSV + typed records, the merge,
+//! and the JSON encoding of the replay. `cargo bench --bench parse`.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::path::PathBuf;
+use tracepipe::merge::TraceSource;
+use tracepipe::trace::{OnError, Table, TableReader};
+
+fn sample(table: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("sample")
+        .join(table)
+}
+
+fn bench(c: &mut Criterion) {
+    let rows = TableReader::open(Table::Task, &sample("task_events"), OnError::Fail)
+        .unwrap()
+        .count() as u64;
+    let mut g = c.benchmark_group("trace");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(rows));
+    g.bench_function("parse task_events (gzip+csv+typed)", |b| {
+        b.iter(|| {
+            TableReader::open(Table::Task, &sample("task_events"), OnError::Fail)
+                .unwrap()
+                .map(|r| r.unwrap())
+                .count()
+        })
+    });
+    let src = TraceSource {
+        jobs: Some(sample("job_events")),
+        tasks: Some(sample("task_events")),
+        ..Default::default()
+    };
+    let events = src.open().unwrap().count() as u64;
+    g.throughput(Throughput::Elements(events));
+    g.bench_function("merge both tables", |b| {
+        b.iter(|| src.open().unwrap().map(|e| e.unwrap()).count())
+    });
+    g.bench_function("merge + JSON encode", |b| {
+        let mut buf = Vec::with_capacity(512);
+        b.iter(|| {
+            let mut bytes = 0usize;
+            for e in src.open().unwrap() {
+                tracepipe::wire::encode_record(&e.unwrap().record, &mut buf);
+                bytes += buf.len();
+            }
+            bytes
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

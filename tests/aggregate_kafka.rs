@@ -17,7 +17,13 @@ fn windows_through_kafka_equal_windows_from_files() {
     let (jt, tt) = (unique("agg-jobs"), unique("agg-tasks"));
     replay((&sample_jobs(), &sample_tasks()), &jt, &tt, &[]);
     let (j, t) = (sample_jobs(), sample_tasks());
-    let files = aggregate(&["--from-files", "--jobs", j.to_str().unwrap(), "--tasks", t.to_str().unwrap()]);
+    let files = aggregate(&[
+        "--from-files",
+        "--jobs",
+        j.to_str().unwrap(),
+        "--tasks",
+        t.to_str().unwrap(),
+    ]);
     let kafka = aggregate(&["--job-topic", &jt, "--task-topic", &tt]);
     assert_eq!(files.lines().count(), 152_242);
     assert!(files == kafka, "Kafka and file windows differ");
@@ -27,12 +33,29 @@ fn windows_through_kafka_equal_windows_from_files() {
 fn allocation_is_never_negative_and_zero_when_every_task_ended() {
     let dir = tempfile::tempdir().unwrap();
     run_ok(&[
-        "generate", "--out", dir.path().to_str().unwrap(), "--jobs", "400", "--machines", "50",
-        "--parts", "3", "--duration", "3h", "--seed", "11",
+        "generate",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--jobs",
+        "400",
+        "--machines",
+        "50",
+        "--parts",
+        "3",
+        "--duration",
+        "3h",
+        "--seed",
+        "11",
     ]);
     let j = dir.path().join("job_events");
     let t = dir.path().join("task_events");
-    let lines = aggregate(&["--from-files", "--jobs", j.to_str().unwrap(), "--tasks", t.to_str().unwrap()]);
+    let lines = aggregate(&[
+        "--from-files",
+        "--jobs",
+        j.to_str().unwrap(),
+        "--tasks",
+        t.to_str().unwrap(),
+    ]);
     let mut last_cell = None;
     let mut machine_lines = 0;
     for l in lines.lines() {
@@ -45,7 +68,9 @@ fn allocation_is_never_negative_and_zero_when_every_task_ended() {
             last_cell = Some(v);
         } else {
             machine_lines += 1;
-            assert!(v["peak_allocated_cpu"].as_f64().unwrap() >= v["allocated_cpu"].as_f64().unwrap());
+            assert!(
+                v["peak_allocated_cpu"].as_f64().unwrap() >= v["allocated_cpu"].as_f64().unwrap()
+            );
         }
     }
     assert!(machine_lines > 100);
@@ -59,7 +84,10 @@ fn fails_with(args: &[&str], needle: &str) {
     let out = tracepipe().args(args).output().unwrap();
     assert!(!out.status.success(), "{args:?} should fail");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(needle), "{args:?}: expected {needle:?} in {err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected {needle:?} in {err}"
+    );
 }
 
 #[test]
@@ -67,18 +95,44 @@ fn bad_arguments_give_clear_errors() {
     let t = sample_tasks();
     let t = t.to_str().unwrap();
     fails_with(
-        &["aggregate", "--from-files", "--tasks", t, "--window", "0", "--no-metrics"],
+        &[
+            "aggregate",
+            "--from-files",
+            "--tasks",
+            t,
+            "--window",
+            "0",
+            "--no-metrics",
+        ],
         "--window must be positive",
     );
     fails_with(
-        &["aggregate", "--from-files", "--tasks", t, "--out", "/nonexistent-dir/w.jsonl", "--no-metrics"],
+        &[
+            "aggregate",
+            "--from-files",
+            "--tasks",
+            t,
+            "--out",
+            "/nonexistent-dir/w.jsonl",
+            "--no-metrics",
+        ],
         "--out /nonexistent-dir/w.jsonl: cannot create",
     );
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
     fails_with(
-        &["aggregate", "--from-files", "--tasks", t, "--metrics-addr", &addr],
+        &[
+            "aggregate",
+            "--from-files",
+            "--tasks",
+            t,
+            "--metrics-addr",
+            &addr,
+        ],
         &format!("cannot serve metrics on {addr}"),
     );
-    fails_with(&["aggregate", "--from-files", "--no-metrics"], "give --jobs DIR and/or --tasks DIR");
+    fails_with(
+        &["aggregate", "--from-files", "--no-metrics"],
+        "give --jobs DIR and/or --tasks DIR",
+    );
 }

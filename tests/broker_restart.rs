@@ -25,7 +25,16 @@ fn replay_survives_a_broker_crash_and_verify_is_ok() {
         .arg(sample_jobs())
         .arg("--tasks")
         .arg(sample_tasks())
-        .args(["--job-topic", &jt, "--task-topic", &tt, "--speed", "1000", "--progress", "quiet"])
+        .args([
+            "--job-topic",
+            &jt,
+            "--task-topic",
+            &tt,
+            "--speed",
+            "1000",
+            "--progress",
+            "quiet",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -34,7 +43,10 @@ fn replay_survives_a_broker_crash_and_verify_is_ok() {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < deadline, "replay did not start producing");
-        assert!(child.try_wait().unwrap().is_none(), "replay ended before the crash");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "replay ended before the crash"
+        );
         if topic_has_records(&tt, 10_000) {
             break;
         }
@@ -48,8 +60,15 @@ fn replay_survives_a_broker_crash_and_verify_is_ok() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v = run_ok(&[
-        "verify", "--jobs", sample_jobs().to_str().unwrap(), "--tasks",
-        sample_tasks().to_str().unwrap(), "--job-topic", &jt, "--task-topic", &tt,
+        "verify",
+        "--jobs",
+        sample_jobs().to_str().unwrap(),
+        "--tasks",
+        sample_tasks().to_str().unwrap(),
+        "--job-topic",
+        &jt,
+        "--task-topic",
+        &tt,
     ]);
     let s = String::from_utf8_lossy(&v.stdout);
     assert!(s.contains("OK: 541725 events in exact global order"), "{s}");

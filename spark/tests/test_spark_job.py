@@ -67,19 +67,21 @@ def _run(
 
 
 def _pushgateway_samples(url: str, push_job: str) -> dict[str, dict[str, float]]:
-    """{metric: {machine_id or event_type: value}} of one Pushgateway job."""
-    from prometheus_client.parser import text_string_to_metric_families
-
+    """{metric: {machine_id or event_type: value}} of one Pushgateway job (JSON API)."""
     base = url if "://" in url else f"http://{url}"
-    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
+    with urllib.request.urlopen(f"{base}/api/v1/metrics", timeout=30) as resp:
+        body = json.load(resp)
     out: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            if s.labels.get("job") != push_job:
+    for group in body["data"]:
+        if group["labels"] != {"job": push_job}:
+            continue
+        for name, family in group.items():
+            if not isinstance(family, dict) or "metrics" not in family:
                 continue
-            label = s.labels.get("machine_id", s.labels.get("event_type", ""))
-            out.setdefault(s.name, {})[label] = s.value
+            for m in family["metrics"]:
+                labels = m.get("labels") or {}
+                label = labels.get("machine_id", labels.get("event_type", ""))
+                out.setdefault(name, {})[label] = float(m["value"])
     return out
 
 
@@ -314,6 +316,27 @@ def test_wire_edge_cases_and_restart(
         problems = wire.compare_machine_rows(got_machines, expected.machine_rows())
         assert not problems, "\n".join(problems)
         assert got_jobs == expected.jobs
+        # The full typed records (batch read of the same topics): 64-bit IDs, nulls, booleans.
+        cfg = job.parse_args(
+            [f"-KAFKA_BROKER={kafka_bootstrap}", "--job-topic", job_topic, "--task-topic", task_topic]
+        )
+        reader = spark.read.format("kafka")
+        for key, value in job.kafka_options(cfg).items():
+            if key != "failOnDataLoss":
+                reader = reader.option(key, value)
+        raw = reader.load()
+        tasks = job.parse_task_events(raw, task_topic).collect()
+        jobs = job.parse_job_events(raw, job_topic).collect()
+        assert len(tasks) == sum(1 for e in first + second + after_end if e.table == "task")
+        assert len(jobs) == sum(1 for e in first + second + after_end if e.table == "job")
+        assert {r["job_id"] for r in jobs} >= {BIG_JOB}
+        assert max(r["machine_id"] or 0 for r in tasks) >= BIG_MACHINE
+        assert sum(1 for r in tasks if r["machine_id"] is None) == 40 * 10
+        assert all(r["different_machines_restriction"] is False for r in tasks)
+        assert sum(1 for r in tasks if r["cpu_request"] is None) == 40 * 11
+        assert sum(1 for r in tasks if r["time"] is None) == 1  # 2^64-1 does not fit a long
+        assert sum(1 for r in jobs if r["missing_info"] == 2) == len([m for m in range(40) if m % 3 == 0])
+
         empty = got_machines[(0, BIG_MACHINE + 999)]
         assert empty["cpu_request_sum"] == 0.0 and empty["cpu_request_avg"] is None
         assert got_machines[(0, BIG_MACHINE + 5000)]["task_events"] == 1

@@ -365,6 +365,7 @@ def build_session(cfg: Config) -> SparkSession:
         "spark.sql.shuffle.partitions": str(cfg.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.streaming.numRecentProgressUpdates": "10000",
+        "spark.ui.showConsoleProgress": "false",
         # Driver-side Python foreachBatch: no need for Arrow or adaptive plans on tiny batches.
         "spark.sql.adaptive.enabled": "false",
     }

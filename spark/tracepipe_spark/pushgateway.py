@@ -13,11 +13,13 @@ pushed), merges each batch into them and POSTs the complete set in one request.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, pushadd_to_gateway
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -109,17 +111,47 @@ class PushgatewaySink:
     # -- state ---------------------------------------------------------------------------------
 
     def seed(self) -> None:
-        """Loads what an earlier run pushed for this job, so that the first push keeps it."""
+        """Loads what an earlier run pushed for this job, so that the first push keeps it.
+
+        Reads the Pushgateway's JSON API (only this job's group is decoded; the text exposition
+        of a busy Pushgateway is tens of MB), or the text exposition if the API is missing.
+        """
         self._seeded = True
         try:
-            with urllib.request.urlopen(f"{self._base()}/metrics", timeout=self.timeout) as resp:
-                text = resp.read().decode("utf-8")
-        except OSError as exc:
-            LOG.warning("pushgateway %s: cannot read existing metrics (%s)", self.url, exc)
-            return
-        n = self.load_exposition(text)
+            with urllib.request.urlopen(f"{self._base()}/api/v1/metrics", timeout=self.timeout) as resp:
+                body = json.load(resp)
+            n = self.load_api(body)
+        except (OSError, ValueError) as exc:
+            LOG.info("pushgateway %s: no JSON API (%s), reading /metrics", self.url, exc)
+            try:
+                with urllib.request.urlopen(f"{self._base()}/metrics", timeout=self.timeout) as resp:
+                    n = self.load_exposition(resp.read().decode("utf-8"))
+            except OSError as exc2:
+                LOG.warning("pushgateway %s: cannot read existing metrics (%s)", self.url, exc2)
+                return
         if n:
             LOG.info("pushgateway: kept %d machines pushed by an earlier run", n)
+
+    def _remember(self, name: str, machine: str, value: float) -> None:
+        try:
+            mid = int(machine)
+        except ValueError:
+            return
+        self.machines.setdefault(mid, {})[name] = value
+        if name == WINDOW_END:
+            self.machine_window_end[mid] = round(value * 1e6)
+
+    def load_api(self, body: Any) -> int:
+        """Reads our job's machine gauges from ``GET /api/v1/metrics``; returns machines seen."""
+        for group in body.get("data") or []:
+            if (group.get("labels") or {}).get("job") != self.job or set(group["labels"]) != {"job"}:
+                continue
+            for name in _MACHINE_HELP:
+                for m in (group.get(name) or {}).get("metrics") or []:
+                    machine = (m.get("labels") or {}).get("machine_id")
+                    if machine is not None:
+                        self._remember(name, machine, float(m["value"]))
+        return len(self.machines)
 
     def load_exposition(self, text: str) -> int:
         """Reads our job's machine gauges from a Prometheus text exposition; returns machines seen."""
@@ -128,13 +160,7 @@ class PushgatewaySink:
                 if sample.labels.get("job") != self.job:
                     continue
                 if sample.name in _MACHINE_HELP and "machine_id" in sample.labels:
-                    try:
-                        mid = int(sample.labels["machine_id"])
-                    except ValueError:
-                        continue
-                    self.machines.setdefault(mid, {})[sample.name] = float(sample.value)
-                    if sample.name == WINDOW_END:
-                        self.machine_window_end[mid] = round(sample.value * 1e6)
+                    self._remember(sample.name, sample.labels["machine_id"], float(sample.value))
         return len(self.machines)
 
     def update(self, windows: Iterable[MachineWindow], job_counts: Mapping[str, int] | None) -> int:

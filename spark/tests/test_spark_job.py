@@ -102,11 +102,6 @@ def topics(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[tup
 # -- the sample, replayed by tracepipe -------------------------------------------------------------
 
 
-def _aggregate_supported(binary: Path) -> bool:
-    out = subprocess.run([str(binary), "aggregate", "--help"], capture_output=True, text=True, check=False)
-    return out.returncode == 0 and "--from-files" in out.stdout
-
-
 def _tracepipe_aggregate(
     binary: Path, jobs: Path, tasks: Path, out: Path
 ) -> tuple[dict[tuple[int, int], dict[str, Any]], dict[int, dict[str, int]]]:
@@ -196,8 +191,6 @@ def test_sample_replay(
     assert got_jobs == expected.jobs
 
     # The Rust aggregator on the same parts.
-    if not _aggregate_supported(tracepipe_bin):
-        pytest.skip("this tracepipe build has no `aggregate --from-files` yet (Spark matched Python)")
     want_machines, want_jobs = _tracepipe_aggregate(
         tracepipe_bin, jobs_dir, tasks_dir, tmp_path / "agg.jsonl"
     )

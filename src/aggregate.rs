@@ -1,7 +1,7 @@
 //! `tracepipe aggregate`: a source of ordered events (Kafka or the files, through the same
 //! merge) -> the window aggregator -> JSON Lines and Prometheus metrics.
 
-use crate::consume::{ConsumeError, ConsumeOptions, OrderedConsumer};
+use crate::consume::{ConsumeError, ConsumeOptions, OrderedConsumer, OrderedEvent};
 use crate::merge::TraceSource;
 use crate::metrics::window_metrics::WindowMetrics;
 use crate::metrics::{MetricsError, MetricsServer};
@@ -68,6 +68,51 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Reader stage: ordered events in batches (a channel message per event costs more than
+/// the aggregation of the event). Commits the consumer group at the end.
+fn read_batches(
+    opts: ConsumeOptions,
+    tx: std::sync::mpsc::SyncSender<Result<Vec<OrderedEvent>, ConsumeError>>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ConsumeError> {
+    let mut consumer = match OrderedConsumer::new(opts) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            return Ok(());
+        }
+    };
+    let mut batch = Vec::with_capacity(1024);
+    loop {
+        // Hand over a partial batch when the stream pauses, so that windows stay live.
+        let next = if batch.is_empty() {
+            consumer.next()
+        } else {
+            consumer.next_ready()
+        };
+        match next {
+            Some(Ok(ev)) => {
+                batch.push(ev);
+                if batch.len() < 1024 {
+                    continue;
+                }
+            }
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e));
+                return Ok(());
+            }
+            None if batch.is_empty() => break,
+            None => {}
+        }
+        if tx.send(Ok(std::mem::take(&mut batch))).is_err() || stop.load(Ordering::Relaxed) {
+            break;
+        }
+        batch.reserve(1024);
+    }
+    drop(tx);
+    consumer.commit(rdkafka::consumer::CommitMode::Sync)
+}
+
 /// Runs the aggregation until the source ends (or `stop` is set).
 pub fn run<W: Write>(
     opts: AggregateOptions,
@@ -76,9 +121,18 @@ pub fn run<W: Write>(
 ) -> Result<AggregateSummary, AggregateError> {
     let started = Instant::now();
     let mut agg = Aggregator::new(opts.window_us)?;
-    let metrics = WindowMetrics::new();
+    // No exposition asked for: no metrics work on the hot path.
+    let metrics =
+        (opts.metrics_addr.is_some() || opts.pushgateway.is_some()).then(WindowMetrics::new);
     let server = match &opts.metrics_addr {
-        Some(a) => Some(MetricsServer::start(a, metrics.registry.clone())?),
+        Some(a) => Some(MetricsServer::start(
+            a,
+            metrics
+                .as_ref()
+                .expect("created with an address")
+                .registry
+                .clone(),
+        )?),
         None => None,
     };
     let mut writer = out.map(JsonLinesWriter::new);
@@ -89,7 +143,9 @@ pub fn run<W: Write>(
     let mut n: u64 = 0;
 
     let mut emit = |w: &ClosedWindow| {
-        metrics.window_closed(w);
+        if let Some(m) = &metrics {
+            m.window_closed(w);
+        }
         if let Some(wr) = writer.as_mut() {
             if let Err(e) = wr.write(w) {
                 io_error.get_or_insert(e);
@@ -106,15 +162,17 @@ pub fn run<W: Write>(
         n += 1;
         if n.is_multiple_of(4096) && last_sync.elapsed() >= Duration::from_millis(250) {
             last_sync = Instant::now();
-            metrics.sync(agg, lag);
-            if let Some(url) = &opts.pushgateway {
-                if last_push.elapsed() >= Duration::from_secs(10) {
-                    last_push = Instant::now();
-                    crate::metrics::push(
-                        url,
-                        &opts.push_job,
-                        &metrics.registry.lock().expect("lock"),
-                    )?;
+            if let Some(m) = &metrics {
+                m.sync(agg, lag);
+                if let Some(url) = &opts.pushgateway {
+                    if last_push.elapsed() >= Duration::from_secs(10) {
+                        last_push = Instant::now();
+                        crate::metrics::push(
+                            url,
+                            &opts.push_job,
+                            &m.registry.lock().expect("lock"),
+                        )?;
+                    }
                 }
             }
         }
@@ -135,35 +193,44 @@ pub fn run<W: Write>(
                 copts.kafka.job_topic.clone(),
                 copts.kafka.task_topic.clone(),
             ];
-            let mut consumer = OrderedConsumer::new(*copts)?;
-            while let Some(ev) = consumer.next().transpose()? {
-                if stop.load(Ordering::Relaxed) {
-                    break;
+            // Two stages on two cores: this thread decodes and aggregates while a reader
+            // thread polls, reorders and hands over batches of released events.
+            let (tx, rx) =
+                std::sync::mpsc::sync_channel::<Result<Vec<OrderedEvent>, ConsumeError>>(8);
+            let reader_stop = Arc::clone(&stop);
+            let reader = std::thread::Builder::new()
+                .name("ordered-reader".into())
+                .spawn(move || read_batches(*copts, tx, reader_stop))
+                .expect("spawning a thread");
+            for batch in rx {
+                for ev in batch? {
+                    let record = ev.record().map_err(|e| AggregateError::Decode {
+                        topic: topics[ev.table as usize].clone(),
+                        partition: ev.partition,
+                        offset: ev.offset,
+                        message: e.to_string(),
+                    })?;
+                    if let Some(ts) = ev.timestamp_ms {
+                        lag = Some((now_ms() - ts).max(0) as f64 / 1e3);
+                    }
+                    step(
+                        &Event {
+                            seq: ev.seq,
+                            record,
+                        },
+                        &mut agg,
+                        lag,
+                        &mut emit,
+                    )?;
                 }
-                let record = ev.record().map_err(|e| AggregateError::Decode {
-                    topic: topics[ev.table as usize].clone(),
-                    partition: ev.partition,
-                    offset: ev.offset,
-                    message: e.to_string(),
-                })?;
-                if let Some(ts) = ev.timestamp_ms {
-                    lag = Some((now_ms() - ts).max(0) as f64 / 1e3);
-                }
-                step(
-                    &Event {
-                        seq: ev.seq,
-                        record,
-                    },
-                    &mut agg,
-                    lag,
-                    &mut emit,
-                )?;
             }
-            consumer.commit(rdkafka::consumer::CommitMode::Sync)?;
+            reader.join().expect("reader thread")?;
         }
     }
     agg.finish(&mut emit);
-    metrics.sync(&agg, lag);
+    if let Some(m) = &metrics {
+        m.sync(&agg, lag);
+    }
     if let Some(e) = io_error {
         return Err(AggregateError::Output(e));
     }
@@ -174,8 +241,8 @@ pub fn run<W: Write>(
         }
         None => 0,
     };
-    if let Some(url) = &opts.pushgateway {
-        crate::metrics::push(url, &opts.push_job, &metrics.registry.lock().expect("lock"))?;
+    if let (Some(url), Some(m)) = (&opts.pushgateway, &metrics) {
+        crate::metrics::push(url, &opts.push_job, &m.registry.lock().expect("lock"))?;
     }
     let wall = started.elapsed().as_secs_f64();
     let summary = AggregateSummary {

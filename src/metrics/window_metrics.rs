@@ -10,6 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -53,6 +54,20 @@ pub struct WindowMetrics {
     lag: F64Gauge,
     windows: Counter,
     window_end: F64Gauge,
+    /// Gauge handles per machine: a label lookup (and a String) per machine and window was
+    /// a tenth of the aggregation time.
+    handles: Mutex<HashMap<u64, MachineGauges>>,
+}
+
+/// The per-machine gauges of one machine (cheap clones sharing the registry's values).
+struct MachineGauges {
+    alloc_cpu: F64Gauge,
+    alloc_mem: F64Gauge,
+    running: Gauge,
+    peak_cpu: F64Gauge,
+    cpu_sum: F64Gauge,
+    mem_sum: F64Gauge,
+    events: Gauge,
 }
 
 impl Default for WindowMetrics {
@@ -195,22 +210,35 @@ impl WindowMetrics {
             lag,
             windows,
             window_end,
+            handles: Mutex::new(HashMap::new()),
         }
     }
 
     /// Sets the per-machine and cell gauges from a window that just closed.
     pub fn window_closed(&self, w: &ClosedWindow) {
+        let mut handles = self.handles.lock().expect("lock");
         for m in &w.machines {
-            let l = Machine {
-                machine_id: m.machine_id.to_string(),
-            };
-            self.m_alloc_cpu.get_or_create(&l).set(m.allocated_cpu);
-            self.m_alloc_mem.get_or_create(&l).set(m.allocated_memory);
-            self.m_running.get_or_create(&l).set(m.running_tasks as i64);
-            self.m_peak_cpu.get_or_create(&l).set(m.peak_allocated_cpu);
-            self.m_cpu_sum.get_or_create(&l).set(m.cpu_request_sum);
-            self.m_mem_sum.get_or_create(&l).set(m.memory_request_sum);
-            self.m_events.get_or_create(&l).set(m.task_events as i64);
+            let g = handles.entry(m.machine_id).or_insert_with(|| {
+                let l = Machine {
+                    machine_id: m.machine_id.to_string(),
+                };
+                MachineGauges {
+                    alloc_cpu: self.m_alloc_cpu.get_or_create(&l).clone(),
+                    alloc_mem: self.m_alloc_mem.get_or_create(&l).clone(),
+                    running: self.m_running.get_or_create(&l).clone(),
+                    peak_cpu: self.m_peak_cpu.get_or_create(&l).clone(),
+                    cpu_sum: self.m_cpu_sum.get_or_create(&l).clone(),
+                    mem_sum: self.m_mem_sum.get_or_create(&l).clone(),
+                    events: self.m_events.get_or_create(&l).clone(),
+                }
+            });
+            g.alloc_cpu.set(m.allocated_cpu);
+            g.alloc_mem.set(m.allocated_memory);
+            g.running.set(m.running_tasks as i64);
+            g.peak_cpu.set(m.peak_allocated_cpu);
+            g.cpu_sum.set(m.cpu_request_sum);
+            g.mem_sum.set(m.memory_request_sum);
+            g.events.set(m.task_events as i64);
         }
         let c = &w.cell;
         self.c_alloc_cpu.set(c.allocated_cpu);

@@ -379,11 +379,21 @@ def test_pushgateway_sink_merges_batches(pushgateway_url: str | None) -> None:
         assert samples["avg_cpu_request"] == {"1": 0.25}
         assert samples["job_events_last_window"] == {"SUBMIT": 3.0}
 
-        # A new sink (a restarted job) keeps what is already there.
+        # A new sink (a restarted job) keeps what is already there, and its newer windows win.
         again = PushgatewaySink(pushgateway_url, job=push_job)
-        again.update([MachineWindow(3, 180_000_000, 1, 0.1, 0.2, 0.1, 0.2)], None)
+        again.update(
+            [
+                MachineWindow(3, 180_000_000, 1, 0.1, 0.2, 0.1, 0.2),
+                MachineWindow(2, 240_000_000, 1, 0.7, 0.7, 0.7, 0.7),
+            ],
+            None,
+        )
+        # A window older than the one pushed earlier does not replace it.
+        again.update([MachineWindow(1, 0, 1, 0.9, 0.9, 0.9, 0.9)], None)
         assert again.push()
         samples = _pushgateway_samples(pushgateway_url, push_job)
-        assert samples["total_cpu_usage"] == {"1": 0.5, "2": 0.0, "3": 0.1}
+        assert samples["total_cpu_usage"] == {"1": 0.5, "2": 0.7, "3": 0.1}
+        assert samples["avg_cpu_request"] == {"1": 0.25, "2": 0.7, "3": 0.1}
+        assert samples["machine_window_end_trace_seconds"] == {"1": 60.0, "2": 240.0, "3": 180.0}
     finally:
         _delete_push_job(pushgateway_url, push_job)

@@ -107,6 +107,7 @@ class PushgatewaySink:
         self.pushes = 0
         self.failures = 0
         self._seeded = False
+        self._fresh: set[int] = set()
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -130,13 +131,15 @@ class PushgatewaySink:
                 LOG.warning("pushgateway %s: cannot read existing metrics (%s)", self.url, exc2)
                 return
         if n:
-            LOG.info("pushgateway: kept %d machines pushed by an earlier run", n)
+            LOG.info("pushgateway: %d machines pushed earlier for job %s are kept", n, self.job)
 
     def _remember(self, name: str, machine: str, value: float) -> None:
         try:
             mid = int(machine)
         except ValueError:
             return
+        if mid in self._fresh:
+            return  # already updated by this run: newer than anything pushed before
         self.machines.setdefault(mid, {})[name] = value
         if name == WINDOW_END:
             self.machine_window_end[mid] = round(value * 1e6)
@@ -164,7 +167,13 @@ class PushgatewaySink:
         return len(self.machines)
 
     def update(self, windows: Iterable[MachineWindow], job_counts: Mapping[str, int] | None) -> int:
-        """Merges closed windows (any order); a machine keeps its latest window. Returns rows used."""
+        """Merges closed windows (any order); a machine keeps its latest window. Returns rows used.
+
+        The first call seeds the state from the Pushgateway first, so that what an earlier run
+        pushed is kept but never overrides a newer window.
+        """
+        if not self._seeded:
+            self.seed()
         n = 0
         for w in windows:
             n += 1
@@ -172,6 +181,7 @@ class PushgatewaySink:
                 continue
             self.machine_window_end[w.machine_id] = w.window_end_us
             self.machines[w.machine_id] = w.gauges()
+            self._fresh.add(w.machine_id)
             if self.last_window_end_us is None or w.window_end_us > self.last_window_end_us:
                 self.last_window_end_us = w.window_end_us
         if job_counts is not None:

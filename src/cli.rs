@@ -283,7 +283,7 @@ struct ReplayArgs {
     /// librdkafka batch.size in bytes [default: 1000000].
     #[arg(long)]
     batch_size: Option<u64>,
-    /// Producer buffer in bytes [default: 33554432].
+    /// Producer buffer in bytes [default: 8388608].
     #[arg(long)]
     buffer_memory: Option<u64>,
     /// Compression codec (none, gzip, snappy, lz4, zstd) [default: lz4].

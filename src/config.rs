@@ -238,7 +238,7 @@ impl Default for ProducerTuning {
             batch_size: 1_000_000,
             linger_ms: 5,
             // Bounds the replayer's memory: what librdkafka may hold before QueueFull.
-            buffer_memory: 32 << 20,
+            buffer_memory: 8 << 20,
             compression: "lz4".into(),
         }
     }

@@ -299,7 +299,9 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
         }
     }
 
-    // End of stream: every partition of both topics learns the final seq.
+    // End of stream: every partition of both topics learns the final seq. Flushing first
+    // makes the end marks the last records anywhere (Spark uses their time as event time).
+    producer.flush()?;
     let end = Mark {
         kind: MarkKind::End,
         time: last_time,

@@ -304,7 +304,12 @@ fn replay_verify_consume_over_sasl_ssl_scram() {
 
     // replay, security from flags
     let r = run(
-        tracepipe(&refs(&replay_args(dir.path(), &topics, &b.bootstrap, &security))),
+        tracepipe(&refs(&replay_args(
+            dir.path(),
+            &topics,
+            &b.bootstrap,
+            &security,
+        ))),
         "tracepipe replay (SASL_SSL)",
         WORK,
     );
@@ -314,7 +319,11 @@ fn replay_verify_consume_over_sasl_ssl_scram() {
         "{}",
         r.describe()
     );
-    assert!(!r.both().contains(&b.password), "password printed: {}", r.describe());
+    assert!(
+        !r.both().contains(&b.password),
+        "password printed: {}",
+        r.describe()
+    );
 
     // verify, security from the environment (the documented way to pass the password)
     let mut a = vec!["verify".to_string()];
@@ -334,7 +343,11 @@ fn replay_verify_consume_over_sasl_ssl_scram() {
         "{}",
         r.describe()
     );
-    assert!(!r.both().contains(&b.password), "password printed: {}", r.describe());
+    assert!(
+        !r.both().contains(&b.password),
+        "password printed: {}",
+        r.describe()
+    );
 
     // consume, security from flags
     let out = dir.path().join("consumed.jsonl");
@@ -344,7 +357,11 @@ fn replay_verify_consume_over_sasl_ssl_scram() {
     a.extend(security.iter().cloned());
     let r = run(tracepipe(&refs(&a)), "tracepipe consume (SASL_SSL)", WORK);
     r.assert_ok();
-    assert!(!r.both().contains(&b.password), "password printed: {}", r.describe());
+    assert!(
+        !r.both().contains(&b.password),
+        "password printed: {}",
+        r.describe()
+    );
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = 0u64;
     for line in text.lines() {
@@ -370,11 +387,21 @@ fn wrong_scram_credentials_fail_fast_with_a_clear_error() {
         let topics = Topics::new();
         let security = security_flags(user, &wrong, Some(&b.ca));
         let r = run(
-            tracepipe(&refs(&replay_args(dir.path(), &topics, &b.bootstrap, &security))),
+            tracepipe(&refs(&replay_args(
+                dir.path(),
+                &topics,
+                &b.bootstrap,
+                &security,
+            ))),
             &format!("tracepipe replay ({what})"),
             FAIL_FAST + Duration::from_secs(15),
         );
-        eprintln!("{what}: {:.1?}, exit {}: {}", r.took, r.status, r.stderr.trim());
+        eprintln!(
+            "{what}: {:.1?}, exit {}: {}",
+            r.took,
+            r.status,
+            r.stderr.trim()
+        );
         assert_fails_fast(&r);
         assert!(
             !r.both().contains(&wrong),
@@ -403,13 +430,27 @@ fn sasl_ssl_without_the_ca_fails_fast_with_a_certificate_error() {
     let topics = Topics::new();
     let security = security_flags(&b.user, &b.password, None);
     let r = run(
-        tracepipe(&refs(&replay_args(dir.path(), &topics, &b.bootstrap, &security))),
+        tracepipe(&refs(&replay_args(
+            dir.path(),
+            &topics,
+            &b.bootstrap,
+            &security,
+        ))),
         "tracepipe replay (no CA)",
         FAIL_FAST + Duration::from_secs(15),
     );
-    eprintln!("no CA: {:.1?}, exit {}: {}", r.took, r.status, r.stderr.trim());
+    eprintln!(
+        "no CA: {:.1?}, exit {}: {}",
+        r.took,
+        r.status,
+        r.stderr.trim()
+    );
     assert_fails_fast(&r);
-    assert!(!r.both().contains(&b.password), "password printed: {}", r.describe());
+    assert!(
+        !r.both().contains(&b.password),
+        "password printed: {}",
+        r.describe()
+    );
     assert!(
         r.stderr.to_lowercase().contains("certificate"),
         "the error does not mention the certificate: {}",
@@ -429,7 +470,12 @@ fn plaintext_client_is_refused() {
         "tracepipe replay (PLAINTEXT to the SASL_SSL port)",
         FAIL_FAST + Duration::from_secs(15),
     );
-    eprintln!("plaintext: {:.1?}, exit {}: {}", r.took, r.status, r.stderr.trim());
+    eprintln!(
+        "plaintext: {:.1?}, exit {}: {}",
+        r.took,
+        r.status,
+        r.stderr.trim()
+    );
     assert_fails_fast(&r);
     assert!(
         r.stderr.contains("cannot reach Kafka at"),

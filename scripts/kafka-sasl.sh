@@ -1,0 +1,521 @@
+#!/usr/bin/env bash
+# A SECOND local Kafka 4.x broker (KRaft combined mode, node.id=1, its own data and ports) whose
+# only client listener is SASL_SSL: TLS with a self-signed CA made here by openssl, and
+# SCRAM-SHA-512 users bootstrapped at format time. For the security tests
+# (tests/kafka_security.rs) and for trying tracepipe's --security-protocol/--sasl-*/--ssl-* flags.
+# Independent of scripts/stack.sh (whose plain broker on 127.0.0.1:9092 it never touches); it only
+# shares its jar cache ($TRACEPIPE_CACHE_DIR/kafka-libs, fetched with Maven if missing).
+#
+# Usage: bash scripts/kafka-sasl.sh COMMAND
+#   up             make the CA, broker certificate and SCRAM users if missing, format the storage,
+#                  start the broker if it is not running and wait until it answers (idempotent)
+#   down [--wipe]  stop the broker (recorded pid only); --wipe also deletes its data, certificates
+#                  and passwords (the next `up` makes new ones)
+#   status         one line; exit 0 only if it is up
+#   logs [-n N] [-f]
+#   env            print `export VAR=...` lines (eval "$(bash scripts/kafka-sasl.sh env)"):
+#                    KAFKA_SASL_BOOTSTRAP  127.0.0.1:<port>
+#                    KAFKA_SASL_CA         PEM file of the CA (for --ssl-ca-location)
+#                    KAFKA_SASL_USER       tracepipe
+#                    KAFKA_SASL_PASSWORD   random, made by the first `up`
+#                    KAFKA_SASL_MECHANISM  SCRAM-SHA-512
+#                    KAFKA_SASL_SECURITY_PROTOCOL  SASL_SSL
+#                  fails if `up` has not made the credentials yet
+#
+# Then, for example:
+#   tracepipe replay ... --bootstrap "$KAFKA_SASL_BOOTSTRAP" --security-protocol SASL_SSL \
+#     --sasl-mechanism SCRAM-SHA-512 --sasl-username "$KAFKA_SASL_USER" \
+#     --sasl-password "$KAFKA_SASL_PASSWORD" --ssl-ca-location "$KAFKA_SASL_CA"
+#
+# Listeners, all on 127.0.0.1:
+#   SASL_SSL   :$KAFKA_SASL_PORT        clients and inter-broker (the broker logs in as `admin`)
+#   CONTROLLER :$KAFKA_SASL_CONTROLLER_PORT  KRaft quorum, PLAINTEXT, loopback only
+#
+# Files ($TRACEPIPE_RUN_DIR/kafka-sasl/): server.properties (600), credentials (600),
+# tls/{ca.key,ca.pem,broker.key,broker.crt,broker.pem}, data/, logs/{kafka.log,kafka.out};
+# pid file $TRACEPIPE_RUN_DIR/pids/kafka-sasl.pid.
+#
+# Environment (defaults in brackets):
+#   KAFKA_SASL_PORT             [9095]
+#   KAFKA_SASL_CONTROLLER_PORT  [9096]
+#   TRACEPIPE_RUN_DIR           [<repo>/.run]
+#   TRACEPIPE_CACHE_DIR         [<repo>/.cache]
+#   TRACEPIPE_UP_TIMEOUT        [90]   seconds to wait for the broker
+#   KAFKA_SASL_HEAP_OPTS        [-Xms128m -Xmx512m]
+set -euo pipefail
+set +m
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+
+abspath() {
+  case $1 in
+    /*) printf '%s\n' "$1" ;;
+    *) printf '%s\n' "$PWD/$1" ;;
+  esac
+}
+die() {
+  printf 'kafka-sasl: error: %s\n' "$*" >&2
+  exit 1
+}
+say() { printf 'kafka-sasl: %s\n' "$*"; }
+is_port() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0 && 10#$1 < 65536)); }
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------
+HOST=127.0.0.1 # the certificate names localhost and 127.0.0.1 only
+PORT=${KAFKA_SASL_PORT:-9095}
+CONTROLLER_PORT=${KAFKA_SASL_CONTROLLER_PORT:-9096}
+is_port "$PORT" || die "KAFKA_SASL_PORT is not a port number: '$PORT'"
+is_port "$CONTROLLER_PORT" || die "KAFKA_SASL_CONTROLLER_PORT is not a port number: '$CONTROLLER_PORT'"
+[[ $PORT != "$CONTROLLER_PORT" ]] || die "KAFKA_SASL_PORT and KAFKA_SASL_CONTROLLER_PORT must differ"
+
+RUN_DIR=$(abspath "${TRACEPIPE_RUN_DIR:-$REPO_DIR/.run}")
+CACHE_DIR=$(abspath "${TRACEPIPE_CACHE_DIR:-$REPO_DIR/.cache}")
+UP_TIMEOUT=${TRACEPIPE_UP_TIMEOUT:-90}
+HEAP_OPTS=${KAFKA_SASL_HEAP_OPTS:--Xms128m -Xmx512m}
+SCRAM_MECHANISM=SCRAM-SHA-512
+CLIENT_USER="tracepipe"
+ADMIN_USER="admin"
+
+SASL_DIR=$RUN_DIR/kafka-sasl
+DATA_DIR=$SASL_DIR/data
+TLS_DIR=$SASL_DIR/tls
+LOG_DIR=$SASL_DIR/logs
+CONFIG=$SASL_DIR/server.properties
+CREDENTIALS=$SASL_DIR/credentials
+PID_DIR=$RUN_DIR/pids
+PID_FILE=$PID_DIR/kafka-sasl.pid
+LOG_FILE=$LOG_DIR/kafka.log # log4j (scripts/kafka/log4j2.yaml writes ${kafka.logs.dir}/kafka.log)
+OUT_FILE=$LOG_DIR/kafka.out # stdout/stderr of the JVM and of StorageTool
+KAFKA_LIBS=$CACHE_DIR/kafka-libs
+KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j2.yaml
+KAFKA_TOOLS_LOG4J=$SCRIPT_DIR/kafka/tools-log4j2.yaml
+TEMPLATE=$SCRIPT_DIR/kafka/sasl/server.properties.template
+OPENSSL_CNF=$SCRIPT_DIR/kafka/sasl/openssl.cnf
+
+# ---------------------------------------------------------------------------------------------
+# Helpers (same conventions as scripts/stack.sh)
+# ---------------------------------------------------------------------------------------------
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck disable=SC2016 # $0 and $1 are expanded by the inner bash
+port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
+need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+
+read_pid() {
+  [[ -f $PID_FILE ]] || return 1
+  local pid
+  pid=$(<"$PID_FILE")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  printf '%s\n' "$pid"
+}
+pid_alive() {
+  local state
+  [[ -r /proc/$1/stat ]] || return 1
+  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+# Live, and its command line names our server.properties (guards against pid reuse and against
+# ever touching the plain broker of scripts/stack.sh).
+pid_is_ours() {
+  local cmdline
+  pid_alive "$1" || return 1
+  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *" $CONFIG"* ]]
+}
+running_pid() {
+  local pid
+  pid=$(read_pid) || return 1
+  if pid_is_ours "$pid"; then
+    printf '%s\n' "$pid"
+    return 0
+  fi
+  rm -f "$PID_FILE"
+  return 1
+}
+ports_open() { port_open "$HOST" "$PORT" && port_open "$HOST" "$CONTROLLER_PORT"; }
+
+show_log_tail() {
+  local f
+  for f in "$LOG_FILE" "$OUT_FILE"; do
+    if [[ -s $f ]]; then
+      printf -- '----- last 40 lines of %s -----\n' "$f" >&2
+      tail -n 40 "$f" >&2
+    fi
+  done
+}
+
+with_lock() {
+  mkdir -p "$RUN_DIR"
+  exec 9>"$RUN_DIR/.kafka-sasl.lock"
+  flock -w 600 9 || die "could not lock $RUN_DIR/.kafka-sasl.lock (another kafka-sasl.sh still running?)"
+}
+
+stop_broker() {
+  local grace=$1 pid i
+  if ! pid=$(running_pid); then
+    say "not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    pid_is_ours "$pid" || break
+    sleep 0.1
+  done
+  if pid_is_ours "$pid"; then
+    say "still running after ${grace}s, sending KILL to $pid"
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      pid_is_ours "$pid" || break
+      sleep 0.1
+    done
+  fi
+  rm -f "$PID_FILE"
+  say "stopped (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Jars (shared with scripts/stack.sh)
+# ---------------------------------------------------------------------------------------------
+ensure_kafka_libs() {
+  local marker=$KAFKA_LIBS/.pom.sha256 pom=$SCRIPT_DIR/kafka/pom.xml want
+  want=$(sha256sum "$pom" | cut -d' ' -f1)
+  [[ -f $marker && $(<"$marker") == "$want" ]] && return 0
+  # Same fetch as scripts/stack.sh (same pom, same marker), under stack.sh's lock so that the two
+  # never replace $KAFKA_LIBS at the same time.
+  need_cmd mvn "install Maven (Debian package maven)"
+  exec 8>"$RUN_DIR/.stack.lock"
+  flock -w 600 8 || die "could not lock $RUN_DIR/.stack.lock (scripts/stack.sh still running?)"
+  if ! [[ -f $marker && $(<"$marker") == "$want" ]]; then
+    local t0 tmp
+    t0=$(now)
+    say "fetching the Kafka classpath from Maven Central into $KAFKA_LIBS"
+    mkdir -p "$CACHE_DIR" "$LOG_DIR"
+    tmp=$(mktemp -d "$CACHE_DIR/kafka-libs.tmp.XXXXXX")
+    if ! mvn -q -B -f "$pom" dependency:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$tmp" >"$LOG_DIR/mvn-kafka-libs.log" 2>&1; then
+      tail -n 40 "$LOG_DIR/mvn-kafka-libs.log" >&2
+      rm -rf "$tmp"
+      die "mvn dependency:copy-dependencies failed (log: $LOG_DIR/mvn-kafka-libs.log)"
+    fi
+    printf '%s\n' "$want" >"$tmp/.pom.sha256"
+    rm -rf "$KAFKA_LIBS"
+    mv "$tmp" "$KAFKA_LIBS"
+    say "$(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $(elapsed "$t0")s"
+  fi
+  exec 8>&-
+}
+
+kafka_java() {
+  local main=$1
+  shift
+  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" "$main" "$@"
+}
+
+java_major() {
+  java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit }'
+}
+
+# ---------------------------------------------------------------------------------------------
+# TLS material, credentials, config, storage
+# ---------------------------------------------------------------------------------------------
+# CA (10 years) and a broker certificate (2 years) for localhost/127.0.0.1, as PEM. Remade when
+# missing, unreadable, expiring within a day, or not signed by the CA on disk.
+ensure_tls() {
+  need_cmd openssl "install OpenSSL (Debian package openssl)"
+  if [[ -s $TLS_DIR/ca.pem && -s $TLS_DIR/ca.key && -s $TLS_DIR/broker.pem && -s $TLS_DIR/broker.crt ]] &&
+    openssl x509 -in "$TLS_DIR/ca.pem" -noout -checkend 86400 >/dev/null 2>&1 &&
+    openssl x509 -in "$TLS_DIR/broker.crt" -noout -checkend 86400 >/dev/null 2>&1 &&
+    openssl verify -CAfile "$TLS_DIR/ca.pem" "$TLS_DIR/broker.crt" >/dev/null 2>&1; then
+    return 0
+  fi
+  say "making a self-signed CA and a broker certificate (localhost, 127.0.0.1) in $TLS_DIR"
+  local tmp
+  mkdir -p "$SASL_DIR"
+  tmp=$(mktemp -d "$SASL_DIR/tls.tmp.XXXXXX")
+  (
+    umask 077
+    set -e
+    exec 2>"$tmp/openssl.log"
+    openssl req -x509 -new -config "$OPENSSL_CNF" -extensions v3_ca \
+      -newkey rsa:2048 -nodes -keyout "$tmp/ca.key" -out "$tmp/ca.pem" -days 3650 \
+      -subj "/O=tracepipe/CN=tracepipe local test CA $(date -u +%Y%m%dT%H%M%SZ)"
+    # Kafka reads PEM private keys only in PKCS#8 (what genpkey writes), unencrypted here.
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/broker.key"
+    openssl req -new -config "$OPENSSL_CNF" -key "$tmp/broker.key" -out "$tmp/broker.csr" \
+      -subj "/O=tracepipe/CN=localhost"
+    openssl x509 -req -in "$tmp/broker.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+      -set_serial "0x$(openssl rand -hex 16)" -days 730 -sha256 \
+      -extfile "$OPENSSL_CNF" -extensions broker_cert -out "$tmp/broker.crt"
+    openssl verify -CAfile "$tmp/ca.pem" "$tmp/broker.crt" >/dev/null
+    # Kafka's PEM keystore: private key, then the certificate chain.
+    cat "$tmp/broker.key" "$tmp/broker.crt" "$tmp/ca.pem" >"$tmp/broker.pem"
+    rm -f "$tmp/broker.csr"
+  ) || {
+    cat "$tmp/openssl.log" >&2
+    rm -rf "$tmp"
+    die "openssl failed to make the certificates"
+  }
+  rm -f "$tmp/openssl.log"
+  chmod 644 "$tmp/ca.pem" "$tmp/broker.crt"
+  chmod 755 "$tmp" # the keys themselves are 600
+  rm -rf "$TLS_DIR"
+  mv "$tmp" "$TLS_DIR"
+}
+
+random_password() { openssl rand -hex 24; }
+
+load_credentials() {
+  [[ -s $CREDENTIALS ]] || return 1
+  KAFKA_SASL_PASSWORD=$(sed -n 's/^KAFKA_SASL_PASSWORD=//p' "$CREDENTIALS")
+  KAFKA_SASL_ADMIN_PASSWORD=$(sed -n 's/^KAFKA_SASL_ADMIN_PASSWORD=//p' "$CREDENTIALS")
+  [[ $KAFKA_SASL_PASSWORD =~ ^[0-9a-f]{16,}$ && $KAFKA_SASL_ADMIN_PASSWORD =~ ^[0-9a-f]{16,}$ ]]
+}
+
+# The SCRAM users only exist in the metadata written by `StorageTool format`: new passwords mean
+# a new cluster (the data is wiped), and a formatted cluster without its passwords is useless.
+ensure_credentials() {
+  if load_credentials; then
+    return 0
+  fi
+  if [[ -e $DATA_DIR ]]; then
+    say "no usable $CREDENTIALS: deleting $DATA_DIR (its SCRAM users have unknown passwords)"
+    rm -rf "$DATA_DIR"
+  fi
+  mkdir -p "$SASL_DIR"
+  rm -f "$CREDENTIALS.tmp"
+  (
+    umask 077
+    {
+      printf '# SCRAM-SHA-512 passwords of this broker (made by kafka-sasl.sh up; down --wipe forgets them)\n'
+      printf 'KAFKA_SASL_USER=%s\n' "$CLIENT_USER"
+      printf 'KAFKA_SASL_PASSWORD=%s\n' "$(random_password)"
+      printf 'KAFKA_SASL_ADMIN_USER=%s\n' "$ADMIN_USER"
+      printf 'KAFKA_SASL_ADMIN_PASSWORD=%s\n' "$(random_password)"
+    } >"$CREDENTIALS.tmp"
+  )
+  mv "$CREDENTIALS.tmp" "$CREDENTIALS"
+  load_credentials || die "could not write $CREDENTIALS"
+}
+
+sed_rhs() { printf '%s\n' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+
+render_config() {
+  mkdir -p "$SASL_DIR"
+  (
+    umask 077
+    sed -e "s|@KAFKA_SASL_HOST@|$HOST|g" \
+      -e "s|@KAFKA_SASL_PORT@|$PORT|g" \
+      -e "s|@KAFKA_SASL_CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+      -e "s|@KAFKA_SASL_DATA_DIR@|$(sed_rhs "$DATA_DIR")|g" \
+      -e "s|@KAFKA_SASL_TLS_DIR@|$(sed_rhs "$TLS_DIR")|g" \
+      -e "s|@KAFKA_SASL_ADMIN_PASSWORD@|$KAFKA_SASL_ADMIN_PASSWORD|g" \
+      -e "s|@KAFKA_SASL_RETENTION_HOURS@|${KAFKA_RETENTION_HOURS:-24}|g" \
+      -e "s|@KAFKA_SASL_RETENTION_BYTES@|${KAFKA_RETENTION_BYTES:-1073741824}|g" \
+      "$TEMPLATE" >"$CONFIG.tmp"
+  )
+  if grep -q '@[A-Z_]*@' "$CONFIG.tmp"; then
+    grep -n '@[A-Z_]*@' "$CONFIG.tmp" >&2
+    rm -f "$CONFIG.tmp"
+    die "unreplaced placeholders in $TEMPLATE"
+  fi
+  mv "$CONFIG.tmp" "$CONFIG"
+}
+
+format_storage() {
+  [[ -f $DATA_DIR/meta.properties ]] && return 0
+  rm -rf "$DATA_DIR"
+  mkdir -p "$DATA_DIR" "$LOG_DIR"
+  local id
+  id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$OUT_FILE") ||
+    die "StorageTool random-uuid failed (see $OUT_FILE)"
+  say "formatting $DATA_DIR (cluster id $id, SCRAM users $CLIENT_USER and $ADMIN_USER)"
+  # (The passwords are on this short-lived command line: the only way KRaft bootstraps SCRAM users.)
+  if ! kafka_java kafka.tools.StorageTool format -t "$id" -c "$CONFIG" \
+    --add-scram "$SCRAM_MECHANISM=[name=$CLIENT_USER,password=$KAFKA_SASL_PASSWORD]" \
+    --add-scram "$SCRAM_MECHANISM=[name=$ADMIN_USER,password=$KAFKA_SASL_ADMIN_PASSWORD]" \
+    >>"$OUT_FILE" 2>&1; then
+    tail -n 20 "$OUT_FILE" >&2
+    rm -rf "$DATA_DIR"
+    die "StorageTool format failed"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Start / wait
+# ---------------------------------------------------------------------------------------------
+wait_ready() {
+  local pid=$1 t0=$2 log_offset=$3 size
+  local deadline=$((SECONDS + UP_TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if ! pid_alive "$pid"; then
+      printf 'kafka-sasl: error: broker (pid %s) exited during startup\n' "$pid" >&2
+      rm -f "$PID_FILE"
+      show_log_tail
+      return 1
+    fi
+    if ports_open; then
+      size=$(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0)
+      ((size >= log_offset)) || log_offset=0
+      if tail -c "+$((log_offset + 1))" "$LOG_FILE" 2>/dev/null | grep -q 'Kafka Server started'; then
+        say "ready on SASL_SSL $HOST:$PORT (controller :$CONTROLLER_PORT, pid $pid, $(elapsed "$t0")s)"
+        return 0
+      fi
+    fi
+    sleep 0.2
+  done
+  printf 'kafka-sasl: error: broker did not become ready within %ss\n' "$UP_TIMEOUT" >&2
+  show_log_tail
+  stop_broker 10 >&2
+  return 1
+}
+
+start_broker() {
+  local pid
+  if pid=$(running_pid); then
+    local want have
+    want="listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
+    have=$(grep '^listeners=' "$CONFIG" 2>/dev/null || true)
+    [[ $have == "$want" ]] ||
+      die "already running (pid $pid) with ${have:-unknown listeners}, not the requested ports $PORT/$CONTROLLER_PORT: run 'bash scripts/kafka-sasl.sh down' first"
+    if ports_open; then
+      say "already running (pid $pid, SASL_SSL $HOST:$PORT)"
+      return 0
+    fi
+    say "pid $pid is running but not answering yet; waiting"
+    wait_ready "$pid" "$(now)" 0
+    return
+  fi
+  port_open "$HOST" "$PORT" &&
+    die "port $PORT is already in use by a process this script did not start (see 'ss -ltnp'); set KAFKA_SASL_PORT"
+  port_open "$HOST" "$CONTROLLER_PORT" &&
+    die "controller port $CONTROLLER_PORT is already in use by another process; set KAFKA_SASL_CONTROLLER_PORT"
+
+  need_cmd java "install a JDK 17+ (Debian package openjdk-17-jdk-headless)"
+  local major
+  major=$(java_major)
+  ((major >= 17)) || die "Kafka 4 needs Java 17 or newer, found $major"
+  local t0
+  t0=$(now)
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  ensure_kafka_libs
+  ensure_tls
+  ensure_credentials
+  render_config
+  format_storage
+
+  local log_offset
+  log_offset=$(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0)
+  local -a heap jvm
+  read -r -a heap <<<"$HEAP_OPTS"
+  jvm=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvokesConcurrent
+    -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$KAFKA_LOG4J")
+  printf '\n===== %s: starting kafka-sasl =====\n' "$(date '+%F %T')" >>"$OUT_FILE"
+  nohup setsid java "${heap[@]}" "${jvm[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$CONFIG" \
+    >>"$OUT_FILE" 2>&1 </dev/null 9>&- &
+  printf '%s\n' "$!" >"$PID_FILE"
+  wait_ready "$!" "$t0" "$log_offset"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+cmd_up() {
+  (($# == 0)) || die "up: no arguments expected"
+  with_lock
+  start_broker
+}
+
+cmd_down() {
+  local wipe=0 arg
+  for arg in "$@"; do
+    case $arg in
+      --wipe) wipe=1 ;;
+      *) die "down: unknown option '$arg'" ;;
+    esac
+  done
+  with_lock
+  stop_broker 60
+  if ((wipe)); then
+    rm -rf "$DATA_DIR" "$TLS_DIR" "$CREDENTIALS" "$CONFIG"
+    say "deleted $DATA_DIR, $TLS_DIR and the credentials"
+  fi
+}
+
+cmd_status() {
+  local pid
+  if pid=$(running_pid); then
+    local want have
+    want="listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
+    have=$(grep '^listeners=' "$CONFIG" 2>/dev/null || true)
+    [[ $have == "$want" ]] ||
+      die "already running (pid $pid) with ${have:-unknown listeners}, not the requested ports $PORT/$CONTROLLER_PORT: run 'bash scripts/kafka-sasl.sh down' first"
+    if ports_open; then
+      printf 'kafka-sasl   up        pid %-8s SASL_SSL %s:%s (controller :%s)\n' "$pid" "$HOST" "$PORT" "$CONTROLLER_PORT"
+      return 0
+    fi
+    printf 'kafka-sasl   starting  pid %-8s SASL_SSL %s:%s (not answering)\n' "$pid" "$HOST" "$PORT"
+    return 1
+  fi
+  printf 'kafka-sasl   down      %-12s SASL_SSL %s:%s\n' "" "$HOST" "$PORT"
+  return 1
+}
+
+cmd_logs() {
+  local follow=0 lines=30
+  while (($#)); do
+    case $1 in
+      -f | --follow) follow=1 ;;
+      -n)
+        shift
+        lines=${1:?-n needs a number}
+        ;;
+      *) die "logs: unknown argument '$1' (-f, -n N)" ;;
+    esac
+    shift
+  done
+  local files=() f
+  for f in "$LOG_FILE" "$OUT_FILE"; do [[ -f $f ]] && files+=("$f"); done
+  ((${#files[@]})) || die "no log files yet under $LOG_DIR"
+  if ((follow)); then
+    exec tail -n "$lines" -F "${files[@]}"
+  fi
+  tail -n "$lines" "${files[@]}"
+}
+
+cmd_env() {
+  (($# == 0)) || die "env: no arguments expected"
+  load_credentials || die "no credentials yet in $CREDENTIALS: run 'bash scripts/kafka-sasl.sh up' first"
+  [[ -s $TLS_DIR/ca.pem ]] || die "no CA yet ($TLS_DIR/ca.pem): run 'bash scripts/kafka-sasl.sh up' first"
+  printf 'export KAFKA_SASL_BOOTSTRAP=%q\n' "$HOST:$PORT"
+  printf 'export KAFKA_SASL_CA=%q\n' "$TLS_DIR/ca.pem"
+  printf 'export KAFKA_SASL_USER=%q\n' "$CLIENT_USER"
+  printf 'export KAFKA_SASL_PASSWORD=%q\n' "$KAFKA_SASL_PASSWORD"
+  printf 'export KAFKA_SASL_MECHANISM=%q\n' "$SCRAM_MECHANISM"
+  printf 'export KAFKA_SASL_SECURITY_PROTOCOL=%q\n' SASL_SSL
+}
+
+usage() {
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+main() {
+  local cmd=${1:-}
+  (($#)) && shift
+  case $cmd in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status "$@" ;;
+    logs) cmd_logs "$@" ;;
+    env) cmd_env "$@" ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

@@ -76,7 +76,7 @@ impl ConsumeOptions {
             kafka,
             group: None,
             follow: false,
-            prefetch_kbytes_per_partition: 1024,
+            prefetch_kbytes_per_partition: 512,
             commit_interval: Duration::from_secs(1),
             idle_timeout: None,
         }
@@ -169,7 +169,7 @@ impl OrderedConsumer {
             // librdkafka waits this long before fetching again for a partition whose queue
             // was full (default 1 s): with flow control by queue size, that stalls everything.
             .set("fetch.queue.backoff.ms", "1")
-            .set("fetch.wait.max.ms", "50")
+            .set("fetch.wait.max.ms", "10")
             .set("fetch.max.bytes", "4194304")
             .set("max.partition.fetch.bytes", "524288")
             .create()
@@ -480,9 +480,21 @@ impl OrderedConsumer {
             // Serves the consumer's events (errors, statistics) from the main queue.
             self.poll_main()?;
             if !blocking.is_empty() {
+                // Wait on the partition furthest behind (it holds the release back longest);
+                // briefly, so that data arriving on another one is not missed for long.
                 self.rotation = (self.rotation + 1) % blocking.len();
-                let wait = if blocking.len() == 1 { 100 } else { 10 };
-                self.read_one(blocking[self.rotation], Duration::from_millis(wait))?;
+                let behind = blocking
+                    .iter()
+                    .copied()
+                    .min_by_key(|&i| self.reorder.passed(i))
+                    .expect("not empty");
+                let pick = if blocking.len() == 1 || self.rotation % 4 != 0 {
+                    behind
+                } else {
+                    blocking[self.rotation]
+                };
+                let wait = if blocking.len() == 1 { 100 } else { 2 };
+                self.read_one(pick, Duration::from_millis(wait))?;
             } else {
                 std::thread::yield_now();
             }

@@ -22,6 +22,7 @@ up:
 
 down:
 	bash scripts/stack.sh down
+	bash scripts/kafka-sasl.sh down
 
 status:
 	bash scripts/stack.sh status

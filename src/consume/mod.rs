@@ -488,7 +488,7 @@ impl OrderedConsumer {
                     .copied()
                     .min_by_key(|&i| self.reorder.passed(i))
                     .expect("not empty");
-                let pick = if blocking.len() == 1 || self.rotation % 4 != 0 {
+                let pick = if blocking.len() == 1 || !self.rotation.is_multiple_of(4) {
                     behind
                 } else {
                     blocking[self.rotation]

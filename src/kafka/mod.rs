@@ -4,7 +4,10 @@
 use crate::config::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long to wait for the broker before giving up with a clear error.
@@ -18,6 +21,10 @@ pub enum KafkaSetupError {
         seconds: u64,
         message: String,
     },
+    #[error("Kafka at {bootstrap}: authentication failed: {message} (check the SASL mechanism, username and password)")]
+    Authentication { bootstrap: String, message: String },
+    #[error("Kafka at {bootstrap}: TLS failed: {message} (check --ssl-ca-location and the broker's certificate)")]
+    Tls { bootstrap: String, message: String },
     #[error("Kafka at {bootstrap}: {message}")]
     Client { bootstrap: String, message: String },
     #[error("topic {topic}: {message}")]
@@ -72,9 +79,72 @@ fn unreachable(settings: &KafkaSettings, e: KafkaError) -> KafkaSetupError {
     }
 }
 
+/// Remembers the first authentication or TLS failure that librdkafka reports as an error event
+/// (a metadata request itself only sees "broker transport failure" until it times out).
+#[derive(Default)]
+struct ProbeContext {
+    failure: Mutex<Option<(RDKafkaErrorCode, String)>>,
+}
+
+impl ClientContext for ProbeContext {
+    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _message: &str) {
+        // The same failures come as error events (below): no duplicate log lines.
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
+            error.rdkafka_error_code()
+        {
+            let mut f = self.failure.lock().unwrap();
+            if f.is_none() {
+                *f = Some((code, reason.to_owned()));
+            }
+        }
+    }
+}
+
+impl ProducerContext for ProbeContext {
+    type DeliveryOpaque = ();
+    fn delivery(&self, _: &DeliveryResult<'_>, _: Self::DeliveryOpaque) {}
+}
+
+/// Connects once with the configured security settings: Ok when the broker answers a metadata
+/// request; a clear error at the first authentication or TLS failure (about 1 s), or after
+/// [`CONNECT_TIMEOUT`] when nothing answers.
+pub fn check_connection(settings: &KafkaSettings) -> Result<(), KafkaSetupError> {
+    let probe: BaseProducer<ProbeContext> = settings
+        .client_config("tracepipe-probe")
+        .create_with_context(ProbeContext::default())
+        .map_err(|e| KafkaSetupError::Client {
+            bootstrap: settings.bootstrap.clone(),
+            message: e.to_string(),
+        })?;
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    loop {
+        let slice = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(500));
+        let result = probe.client().fetch_metadata(None, slice);
+        probe.poll(Duration::ZERO); // delivers error events to the context
+        if let Some((code, message)) = probe.context().failure.lock().unwrap().take() {
+            let bootstrap = settings.bootstrap.clone();
+            return Err(if code == RDKafkaErrorCode::SSL {
+                KafkaSetupError::Tls { bootstrap, message }
+            } else {
+                KafkaSetupError::Authentication { bootstrap, message }
+            });
+        }
+        match result {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(unreachable(settings, e)),
+            Err(_) => {}
+        }
+    }
+}
+
 /// Makes sure the job and task topics exist (creating missing ones with the configured
 /// partitions and replication factor) and returns their partition counts (job, task).
 pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupError> {
+    check_connection(settings)?;
     let admin: AdminClient<DefaultClientContext> = settings
         .client_config("tracepipe-admin")
         .create()
@@ -126,6 +196,7 @@ pub fn existing_topics<C: ClientContext>(
     client: &Client<C>,
     settings: &KafkaSettings,
 ) -> Result<(i32, i32), KafkaSetupError> {
+    check_connection(settings)?;
     let mut counts = [0i32; 2];
     for (i, topic) in [&settings.job_topic, &settings.task_topic]
         .into_iter()

@@ -220,14 +220,18 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
                 let target = wall0 + Duration::from_secs_f64(offset);
                 let mut now = Instant::now();
                 if target > now + Duration::from_millis(1) {
-                    summary.marks += write_marks(
-                        &producer,
-                        &mut parts,
-                        seq,
-                        last_time,
-                        Duration::ZERO,
-                        &mut value,
-                    )?;
+                    // Before a pause, partitions behind the stream learn where it stands, so
+                    // consumers need not wait for the pause to end. Pauses shorter than the
+                    // watermark interval are left to the idle timer: at a high speed there is
+                    // a pause between most events, and marking every one would write more
+                    // marks than data. Either way a partition waits at most one interval.
+                    let min_idle = if target - now >= interval {
+                        Duration::ZERO
+                    } else {
+                        interval
+                    };
+                    summary.marks +=
+                        write_marks(&producer, &mut parts, seq, last_time, min_idle, &mut value)?;
                     while target > now {
                         producer.poll(Duration::ZERO)?;
                         std::thread::sleep((target - now).min(interval));

@@ -480,7 +480,12 @@ fn run_consume(a: ConsumeArgs) -> Result<i32> {
     };
     let stop = ctrl_c_flag();
     let mut consumer = OrderedConsumer::new(o)?;
-    let topics = [r.kafka.job_topic.clone(), r.kafka.task_topic.clone()];
+    // `{"topic":"<name>"` per table, encoded once.
+    let topic_json = [&r.kafka.job_topic, &r.kafka.task_topic].map(|t| {
+        let mut v = b"{\"topic\":".to_vec();
+        serde_json::to_writer(&mut v, t).expect("writing to a Vec");
+        v
+    });
     let mut n = 0u64;
     let mut line = Vec::with_capacity(1024);
     // Release lag (send time -> release), in ms buckets: constant memory.
@@ -491,13 +496,17 @@ fn run_consume(a: ConsumeArgs) -> Result<i32> {
             break;
         };
         line.clear();
-        line.extend_from_slice(b"{\"topic\":");
-        serde_json::to_writer(&mut line, &topics[ev.table as usize])?;
-        write!(
-            line,
-            ",\"partition\":{},\"offset\":{},\"seq\":{},\"time\":{},\"event\":",
-            ev.partition, ev.offset, ev.seq, ev.time
-        )?;
+        line.extend_from_slice(&topic_json[ev.table as usize]);
+        let mut num = itoa::Buffer::new();
+        line.extend_from_slice(b",\"partition\":");
+        line.extend_from_slice(num.format(ev.partition).as_bytes());
+        line.extend_from_slice(b",\"offset\":");
+        line.extend_from_slice(num.format(ev.offset).as_bytes());
+        line.extend_from_slice(b",\"seq\":");
+        line.extend_from_slice(num.format(ev.seq).as_bytes());
+        line.extend_from_slice(b",\"time\":");
+        line.extend_from_slice(num.format(ev.time).as_bytes());
+        line.extend_from_slice(b",\"event\":");
         line.extend_from_slice(&ev.value);
         line.extend_from_slice(b"}\n");
         out.write_all(&line)?;

@@ -258,4 +258,29 @@ mod tests {
         assert_eq!(parse_u64(b"18446744073709551616"), None, "overflow");
         assert_eq!(parse_u64(b"+1"), None);
     }
+
+    proptest::proptest! {
+        /// Fuzzing by property: any bytes in any field never panic; a row either parses or
+        /// gives an error that names a field (or the field count).
+        #[test]
+        fn arbitrary_fields_never_panic(
+            fields in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..24), 0..16),
+            numeric in proptest::collection::vec("[0-9]{0,21}", 13),
+        ) {
+            let row = ByteRecord::from(fields.clone());
+            for r in [parse_task(&row).err(), parse_job(&row).err()].into_iter().flatten() {
+                let msg = r.to_string();
+                proptest::prop_assert!(msg.contains("field") || msg.contains("fields"), "{}", msg);
+            }
+            // Mostly-numeric rows reach the deeper checks (ranges, overflow, enums).
+            let row = ByteRecord::from(numeric.clone());
+            if let Err(e) = parse_task(&row) {
+                proptest::prop_assert!(e.to_string().contains("field"));
+            }
+            let row = ByteRecord::from(numeric[..8].to_vec());
+            if let Err(e) = parse_job(&row) {
+                proptest::prop_assert!(e.to_string().contains("field"));
+            }
+        }
+    }
 }

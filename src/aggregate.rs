@@ -204,12 +204,13 @@ pub fn run<W: Write>(
                 .expect("spawning a thread");
             for batch in rx {
                 for ev in batch? {
-                    let record = ev.record().map_err(|e| AggregateError::Decode {
-                        topic: topics[ev.table as usize].clone(),
-                        partition: ev.partition,
-                        offset: ev.offset,
-                        message: e.to_string(),
-                    })?;
+                    let record = crate::wire::decode_record_without_strings(ev.table, &ev.value)
+                        .map_err(|e| AggregateError::Decode {
+                            topic: topics[ev.table as usize].clone(),
+                            partition: ev.partition,
+                            offset: ev.offset,
+                            message: e.to_string(),
+                        })?;
                     if let Some(ts) = ev.timestamp_ms {
                         lag = Some((now_ms() - ts).max(0) as f64 / 1e3);
                     }

@@ -10,7 +10,7 @@
 mod json;
 mod partitioner;
 
-pub use json::{decode_record, encode_record, DecodeError};
+pub use json::{decode_record, decode_record_without_strings, encode_record, DecodeError};
 pub use partitioner::{murmur2, partition_for_key};
 
 /// Header carrying the global sequence number of a data record.
@@ -113,6 +113,33 @@ mod tests {
             r#"{"tracepipe_mark":"end","time":18446744073709551615,"next_seq":42}"#
         );
         assert_eq!(Mark::decode(&buf), Some(m));
+    }
+
+    #[test]
+    fn lean_decode_equals_full_decode_without_strings() {
+        use crate::trace::Record;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
+        let src = crate::merge::TraceSource {
+            jobs: Some(dir.join("job_events")),
+            tasks: Some(dir.join("task_events")),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        for e in src.open().unwrap().take(50_000) {
+            let mut r = e.unwrap().record;
+            encode_record(&r, &mut buf);
+            let table = r.table();
+            assert_eq!(decode_record(table, &buf).unwrap(), r);
+            match &mut r {
+                Record::Job(j) => {
+                    j.user = None;
+                    j.job_name = None;
+                    j.logical_job_name = None;
+                }
+                Record::Task(t) => t.user = None,
+            }
+            assert_eq!(decode_record_without_strings(table, &buf).unwrap(), r);
+        }
     }
 
     #[test]

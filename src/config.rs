@@ -264,6 +264,12 @@ pub fn parse_duration_us(s: &str, bare_unit_us: f64) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
+    // Whole microseconds stay exact (no trip through f64), up to u64::MAX.
+    if bare_unit_us == 1.0 && (unit.is_empty() || unit == "us") {
+        if let Ok(v) = num.parse::<u64>() {
+            return Ok(v);
+        }
+    }
     let value: f64 = num
         .parse()
         .map_err(|_| format!("invalid duration {s:?} (examples: 90m, 2h, 30s, 1500000)"))?;

@@ -215,38 +215,7 @@ pub fn generate_with_progress(
     Ok(summary)
 }
 
-/// Parses a duration like `2h`, `90m`, `45s`, `500ms`, `1500us`, `3d`, or a plain number of
-/// microseconds. Fractions are accepted (`1.5h`).
+/// Trace durations (`2h`, `90m`, plain microseconds): the crate-wide parser.
 pub fn parse_duration_us(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let factor: f64 = match unit.trim() {
-        "" | "us" => 1.0,
-        "ms" => 1e3,
-        "s" => 1e6,
-        "m" | "min" => 60e6,
-        "h" => 3600e6,
-        "d" => 86400e6,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {s:?} (us, ms, s, m, h, d)"
-            ))
-        }
-    };
-    if unit.is_empty() || unit == "us" {
-        if let Ok(v) = num.parse::<u64>() {
-            return Ok(v);
-        }
-    }
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (e.g. 2h, 90m, 45s)"))?;
-    let us = v * factor;
-    if !us.is_finite() || us < 0.0 || us >= 2f64.powi(63) {
-        return Err(format!("duration out of range: {s:?}"));
-    }
-    Ok(us.round() as u64)
+    crate::config::parse_duration_us(s, 1.0)
 }

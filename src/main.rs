@@ -7,7 +7,23 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+unsafe extern "C" {
+    /// mimalloc's option setter (linked in by the allocator above).
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_delay` in mimalloc 2.x's `mi_option_t`.
+const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+
 fn main() {
+    // Keep freed pages for a second before returning them to the OS: the consumer frees and
+    // reallocates fetch buffers continuously, and with the default 10 ms a third of its time
+    // went to page faults (ordered consume 4.4-5.0 s -> 3.5-3.7 s on the real traces).
+    // The environment variable MIMALLOC_PURGE_DELAY still wins when set.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option of the allocator; no memory is touched.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli::run() {
         Ok(code) => std::process::exit(code),

@@ -48,18 +48,9 @@ set +m
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
 
-abspath() {
-  case $1 in
-    /*) printf '%s\n' "$1" ;;
-    *) printf '%s\n' "$PWD/$1" ;;
-  esac
-}
-die() {
-  printf 'kafka-sasl: error: %s\n' "$*" >&2
-  exit 1
-}
-say() { printf 'kafka-sasl: %s\n' "$*"; }
-is_port() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0 && 10#$1 < 65536)); }
+LIB_NAME=kafka-sasl
+# shellcheck source=scripts/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -98,11 +89,6 @@ OPENSSL_CNF=$SCRIPT_DIR/kafka/sasl/openssl.cnf
 # ---------------------------------------------------------------------------------------------
 # Helpers (same conventions as scripts/stack.sh)
 # ---------------------------------------------------------------------------------------------
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-# shellcheck disable=SC2016 # $0 and $1 are expanded by the inner bash
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
-need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
 read_pid() {
   [[ -f $PID_FILE ]] || return 1
@@ -110,12 +96,6 @@ read_pid() {
   pid=$(<"$PID_FILE")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   printf '%s\n' "$pid"
-}
-pid_alive() {
-  local state
-  [[ -r /proc/$1/stat ]] || return 1
-  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z && $state != X ]]
 }
 # Live, and its command line names our server.properties (guards against pid reuse and against
 # ever touching the plain broker of scripts/stack.sh).
@@ -180,32 +160,8 @@ stop_broker() {
 # Jars (shared with scripts/stack.sh)
 # ---------------------------------------------------------------------------------------------
 ensure_kafka_libs() {
-  local marker=$KAFKA_LIBS/.pom.sha256 pom=$SCRIPT_DIR/kafka/pom.xml want
-  want=$(sha256sum "$pom" | cut -d' ' -f1)
-  [[ -f $marker && $(<"$marker") == "$want" ]] && return 0
-  # Same fetch as scripts/stack.sh (same pom, same marker), under stack.sh's lock so that the two
-  # never replace $KAFKA_LIBS at the same time.
-  need_cmd mvn "install Maven (Debian package maven)"
-  exec 8>"$RUN_DIR/.stack.lock"
-  flock -w 600 8 || die "could not lock $RUN_DIR/.stack.lock (scripts/stack.sh still running?)"
-  if ! [[ -f $marker && $(<"$marker") == "$want" ]]; then
-    local t0 tmp
-    t0=$(now)
-    say "fetching the Kafka classpath from Maven Central into $KAFKA_LIBS"
-    mkdir -p "$CACHE_DIR" "$LOG_DIR"
-    tmp=$(mktemp -d "$CACHE_DIR/kafka-libs.tmp.XXXXXX")
-    if ! mvn -q -B -f "$pom" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$tmp" >"$LOG_DIR/mvn-kafka-libs.log" 2>&1; then
-      tail -n 40 "$LOG_DIR/mvn-kafka-libs.log" >&2
-      rm -rf "$tmp"
-      die "mvn dependency:copy-dependencies failed (log: $LOG_DIR/mvn-kafka-libs.log)"
-    fi
-    printf '%s\n' "$want" >"$tmp/.pom.sha256"
-    rm -rf "$KAFKA_LIBS"
-    mv "$tmp" "$KAFKA_LIBS"
-    say "$(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $(elapsed "$t0")s"
-  fi
-  exec 8>&-
+  # The same classpath as the plain broker: fetched by scripts/stack.sh, under its lock.
+  kafka_libs_current "$SCRIPT_DIR/kafka/pom.xml" || bash "$SCRIPT_DIR/stack.sh" libs
 }
 
 kafka_java() {

@@ -16,6 +16,7 @@
 #   kill-kafka         kill -9 the recorded broker pid (crash test); data stays
 #   start-kafka        start only Kafka and wait until it answers
 #   reset-kafka        stop Kafka, delete its data (all topics), start it again
+#   libs               fetch the Kafka classpath into the cache if missing (used by kafka-sasl.sh)
 #
 # Environment (defaults in brackets):
 #   KAFKA_BOOTSTRAP        [127.0.0.1:9092]  host and port of the broker listener
@@ -36,20 +37,9 @@ set +m # no job control: background children stay in our process group until set
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
 
-abspath() {
-  case $1 in
-    /*) printf '%s\n' "$1" ;;
-    *) printf '%s\n' "$PWD/$1" ;;
-  esac
-}
-
-die() {
-  printf 'stack: error: %s\n' "$*" >&2
-  exit 1
-}
-say() { printf 'stack: %s\n' "$*"; }
-
-is_port() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0 && 10#$1 < 65536)); }
+LIB_NAME=stack
+# shellcheck source=scripts/lib.sh
+source "$SCRIPT_DIR/lib.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Configuration
@@ -130,11 +120,6 @@ service_marker() {
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
-
-# shellcheck disable=SC2016 # $0 and $1 are expanded by the inner bash
-port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
 http_ok() { curl -fsS -m 3 -o /dev/null "$1" 2>/dev/null; }
 
 read_pid() {
@@ -145,14 +130,6 @@ read_pid() {
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   printf '%s\n' "$pid"
-}
-
-# True if the pid is a live, non-zombie process (whatever it runs).
-pid_alive() {
-  local state
-  [[ -r /proc/$1/stat ]] || return 1
-  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z && $state != X ]]
 }
 
 # True if the pid is a live process whose command line carries the service marker.
@@ -238,7 +215,6 @@ stop_service() {
 # ---------------------------------------------------------------------------------------------
 # Prerequisites
 # ---------------------------------------------------------------------------------------------
-need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
 ensure_prometheus_packages() {
   command -v prometheus >/dev/null 2>&1 && command -v prometheus-pushgateway >/dev/null 2>&1 && return 0
@@ -282,12 +258,11 @@ disable_system_services() {
   done
 }
 
+# Callers hold the stack lock (kafka-sasl.sh gets the jars through `stack.sh libs`).
 ensure_kafka_libs() {
-  local marker=$KAFKA_LIBS/.pom.sha256 want
+  kafka_libs_current "$KAFKA_POM" && return 0
+  local want
   want=$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)
-  if [[ -f $marker && $(<"$marker") == "$want" ]]; then
-    return 0
-  fi
   need_cmd mvn "install Maven (Debian package maven)"
   local t0 tmp
   t0=$(now)
@@ -635,6 +610,10 @@ main() {
     kill-kafka) cmd_kill_kafka "$@" ;;
     start-kafka) cmd_start_kafka "$@" ;;
     reset-kafka) cmd_reset_kafka "$@" ;;
+    libs)
+      with_lock
+      ensure_kafka_libs
+      ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

@@ -22,7 +22,7 @@ use crate::wire::{self, Mark, MarkKind};
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use reorder::Reorderer;
 use std::sync::Arc;
@@ -279,10 +279,7 @@ impl OrderedConsumer {
             offset: msg.offset(),
             message,
         };
-        let headers = msg.headers();
-        let header = |name: &str| {
-            headers.and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
-        };
+        let header = |name: &str| wire::header(msg, name);
         if let Some(kind) = header(wire::HEADER_MARK) {
             let mark = msg
                 .payload()
@@ -470,13 +467,18 @@ impl OrderedConsumer {
 
     /// Reads from the partitions that block the release: first whatever is already
     /// fetched, then waits a little on one of them (round robin).
-    fn read_some(&mut self) -> Result<(), ConsumeError> {
-        let blocking: Vec<usize> = self.reorder.blocking(self.opts.follow).collect();
+    /// Reads, without waiting, what is already fetched for the partitions in `blocking`.
+    fn read_ready(&mut self, blocking: &[usize]) -> Result<bool, ConsumeError> {
         let mut got = false;
-        for &i in &blocking {
+        for &i in blocking {
             got |= self.read_one(i, Duration::ZERO)?;
         }
-        if !got {
+        Ok(got)
+    }
+
+    fn read_some(&mut self) -> Result<(), ConsumeError> {
+        let blocking: Vec<usize> = self.reorder.blocking(self.opts.follow).collect();
+        if !self.read_ready(&blocking)? {
             // Serves the consumer's events (errors, statistics) from the main queue.
             self.poll_main()?;
             if !blocking.is_empty() {
@@ -566,11 +568,9 @@ impl OrderedConsumer {
         }
         // One non-blocking read of what is already fetched, then try again.
         let blocking: Vec<usize> = self.reorder.blocking(self.opts.follow).collect();
-        for i in blocking {
-            if let Err(e) = self.read_one(i, Duration::ZERO) {
-                self.failed = true;
-                return Some(Err(e));
-            }
+        if let Err(e) = self.read_ready(&blocking) {
+            self.failed = true;
+            return Some(Err(e));
         }
         self.try_release().map(Ok)
     }

@@ -238,12 +238,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
                         summary.marks += write_marks(
                             &producer, &mut parts, seq, last_time, interval, &mut value,
                         )?;
-                        metrics.update_from(
-                            &producer,
-                            [summary.job_events, summary.task_events],
-                            last_time,
-                            summary.marks,
-                        );
+                        metrics.update_from(&producer, &summary, last_time);
                         if out_of_time(opts, started) || stop.load(Ordering::Relaxed) {
                             break;
                         }
@@ -293,12 +288,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
             producer.poll(Duration::ZERO)?;
             summary.marks +=
                 write_marks(&producer, &mut parts, next_seq, time, interval, &mut value)?;
-            metrics.update_from(
-                &producer,
-                [summary.job_events, summary.task_events],
-                time,
-                summary.marks,
-            );
+            metrics.update_from(&producer, &summary, time);
             progress.update(summary.events, time, stream.progress());
         }
     }
@@ -319,12 +309,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
         }
     }
     producer.flush()?;
-    metrics.update_from(
-        &producer,
-        [summary.job_events, summary.task_events],
-        last_time,
-        summary.marks,
-    );
+    metrics.update_from(&producer, &summary, last_time);
     progress.finish();
     if let Some(url) = &opts.pushgateway {
         crate::metrics::push(

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -283,7 +283,9 @@ impl ReplayMetrics {
     }
 
     /// Brings the counters up to date from the producer state (counters only move forward).
-    pub fn update_from(&self, producer: &Producer, sent: [u64; 2], time: u64, marks: u64) {
+    pub fn update_from(&self, producer: &Producer, summary: &super::ReplaySummary, time: u64) {
+        let sent = [summary.job_events, summary.task_events];
+        let marks = summary.marks;
         let mut last = self.last.lock().expect("lock");
         for (t, n) in sent.iter().enumerate() {
             let c = self.sent.get_or_create(&TopicLabel {
@@ -348,15 +350,11 @@ pub fn find_resume_seq(settings: &KafkaSettings, partitions: [i32; 2]) -> Result
                     }
                 };
                 offset = msg.offset() + 1;
-                let headers = msg.headers();
-                let get = |name: &str| {
-                    headers.and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
-                };
-                if get(wire::HEADER_MARK).is_some() {
+                if wire::header(&msg, wire::HEADER_MARK).is_some() {
                     if let Some(m) = msg.payload().and_then(wire::Mark::decode) {
                         next = next.max(m.next_seq);
                     }
-                } else if let Some(seq) = wire::header_u64(get(wire::HEADER_SEQ)) {
+                } else if let Some(seq) = wire::header_u64(wire::header(&msg, wire::HEADER_SEQ)) {
                     next = next.max(seq + 1);
                 }
             }

@@ -90,6 +90,15 @@ impl Mark {
     }
 }
 
+/// The value of header `name` of a Kafka message, if present.
+pub fn header<'a, M: rdkafka::Message>(msg: &'a M, name: &str) -> Option<&'a [u8]> {
+    use rdkafka::message::Headers;
+    msg.headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+}
+
 /// Parses a decimal header value.
 pub fn header_u64(value: Option<&[u8]>) -> Option<u64> {
     crate::trace::parse::parse_u64(value?)

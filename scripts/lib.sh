@@ -1,0 +1,40 @@
+# Helpers shared by scripts/stack.sh and scripts/kafka-sasl.sh (sourced, not run).
+# The sourcing script sets LIB_NAME (the prefix of its messages) first.
+# shellcheck shell=bash
+
+abspath() {
+  case $1 in
+    /*) printf '%s\n' "$1" ;;
+    *) printf '%s\n' "$PWD/$1" ;;
+  esac
+}
+
+die() {
+  printf '%s: error: %s\n' "$LIB_NAME" "$*" >&2
+  exit 1
+}
+say() { printf '%s: %s\n' "$LIB_NAME" "$*"; }
+
+is_port() { [[ $1 =~ ^[0-9]+$ ]] && ((10#$1 > 0 && 10#$1 < 65536)); }
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# shellcheck disable=SC2016 # $0 and $1 are expanded by the inner bash
+port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null; }
+
+need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
+
+# True if the pid is a live, non-zombie process (whatever it runs).
+pid_alive() {
+  local state
+  [[ -r /proc/$1/stat ]] || return 1
+  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
+# True when $KAFKA_LIBS holds the classpath of the pom ($1) as it is now.
+kafka_libs_current() {
+  local marker=$KAFKA_LIBS/.pom.sha256
+  [[ -f $marker && $(<"$marker") == "$(sha256sum "$1" | cut -d' ' -f1)" ]]
+}

@@ -165,6 +165,19 @@ fn enums(
 /// Parses a data record's value back into a typed record of `table`.
 pub fn decode_record(table: crate::trace::Table, value: &[u8]) -> Result<Record, DecodeError> {
     use crate::trace::Table;
+    let fast = match table {
+        Table::Job => super::fast::job(value, true),
+        Table::Task => super::fast::task(value, true),
+    };
+    fast.map_or_else(|| serde_decode(table, value), Ok)
+}
+
+/// The general decoder: any valid JSON, with serde_json's error messages.
+pub(super) fn serde_decode(
+    table: crate::trace::Table,
+    value: &[u8],
+) -> Result<Record, DecodeError> {
+    use crate::trace::Table;
     match table {
         Table::Job => {
             let j: JobJson = serde_json::from_slice(value).map_err(|e| DecodeError {
@@ -237,6 +250,18 @@ struct TaskLean {
 /// `logical_job_name` come back as `None`): the window aggregation never reads them, and
 /// allocating them was the largest cost of aggregating from Kafka after the consumer itself.
 pub fn decode_record_without_strings(
+    table: crate::trace::Table,
+    value: &[u8],
+) -> Result<Record, DecodeError> {
+    use crate::trace::Table;
+    let fast = match table {
+        Table::Job => super::fast::job(value, false),
+        Table::Task => super::fast::task(value, false),
+    };
+    fast.map_or_else(|| serde_decode_lean(table, value), Ok)
+}
+
+pub(super) fn serde_decode_lean(
     table: crate::trace::Table,
     value: &[u8],
 ) -> Result<Record, DecodeError> {

@@ -7,6 +7,7 @@
 //!   `{"tracepipe_mark":"watermark"|"end","time":T,"next_seq":N}`. No data record has a null
 //!   key or a `tracepipe_mark` field, so plain consumers drop marks with `key IS NOT NULL`.
 
+mod fast;
 mod json;
 mod partitioner;
 

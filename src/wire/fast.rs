@@ -1,0 +1,301 @@
+//! A fast path for decoding data records in exactly the form [`super::encode_record`]
+//! writes them: fixed key order, no whitespace, `null` for missing. It matches the bytes
+//! left to right with no intermediate tokens or allocations (except kept strings).
+//!
+//! Anything else (another key order, whitespace, escapes in a kept string, out-of-range
+//! values, malformed input) returns `None` and the caller falls back to serde_json, which
+//! accepts any valid JSON and produces the error messages. serde_json was the largest cost
+//! of aggregating from Kafka.
+
+use crate::trace::{EventType, JobEvent, MissingInfo, Record, TaskEvent};
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn lit(&mut self, s: &[u8]) -> Option<()> {
+        if self.b.get(self.i..self.i + s.len())? == s {
+            self.i += s.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    fn null(&mut self) -> bool {
+        self.lit(b"null").is_some()
+    }
+
+    /// A JSON integer without sign, leading zeros or overflow.
+    fn u64(&mut self) -> Option<u64> {
+        let start = self.i;
+        let mut v: u64 = 0;
+        while let Some(&c) = self.b.get(self.i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+            self.i += 1;
+        }
+        let n = self.i - start;
+        (n > 0 && (n == 1 || self.b[start] != b'0')).then_some(v)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        u8::try_from(self.u64()?).ok()
+    }
+
+    fn opt_u64(&mut self) -> Option<Option<u64>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.u64().map(Some)
+        }
+    }
+
+    fn opt_u8(&mut self) -> Option<Option<u8>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.u8().map(Some)
+        }
+    }
+
+    /// A JSON number (RFC 8259 grammar checked here, value by the standard library).
+    fn f64(&mut self) -> Option<f64> {
+        let start = self.i;
+        let digits = |c: &mut Self| {
+            let s = c.i;
+            while c.b.get(c.i).is_some_and(u8::is_ascii_digit) {
+                c.i += 1;
+            }
+            c.i - s
+        };
+        if self.b.get(self.i) == Some(&b'-') {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        let n = digits(self);
+        if n == 0 || (n > 1 && self.b[int_start] == b'0') {
+            return None;
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if digits(self) == 0 {
+                return None;
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if digits(self) == 0 {
+                return None;
+            }
+        }
+        // The bytes checked above are ASCII.
+        std::str::from_utf8(&self.b[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    fn opt_f64(&mut self) -> Option<Option<f64>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.f64().map(Some)
+        }
+    }
+
+    fn opt_bool(&mut self) -> Option<Option<bool>> {
+        if self.null() {
+            Some(None)
+        } else if self.lit(b"true").is_some() {
+            Some(Some(true))
+        } else {
+            self.lit(b"false").map(|_| Some(false))
+        }
+    }
+
+    /// A string without escapes, kept (`keep`) or skipped; `None` inside when JSON null.
+    fn opt_str(&mut self, keep: bool) -> Option<Option<String>> {
+        if self.null() {
+            return Some(None);
+        }
+        self.lit(b"\"")?;
+        let start = self.i;
+        let len = self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+        self.i += len;
+        self.lit(b"\"")?;
+        let s = std::str::from_utf8(&self.b[start..start + len]).ok()?;
+        Some(keep.then(|| s.to_owned()))
+    }
+
+    fn end(&mut self) -> Option<()> {
+        self.lit(b"}")?;
+        (self.i == self.b.len()).then_some(())
+    }
+}
+
+fn enums(event_type: u8, missing: Option<u8>) -> Option<(EventType, Option<MissingInfo>)> {
+    let et = EventType::try_from(event_type).ok()?;
+    let mi = match missing {
+        None => None,
+        Some(m) => Some(MissingInfo::try_from(m).ok()?),
+    };
+    Some((et, mi))
+}
+
+/// Decodes a job event in canonical form; strings only when `keep_strings`.
+pub fn job(value: &[u8], keep_strings: bool) -> Option<Record> {
+    let mut c = Cursor { b: value, i: 0 };
+    c.lit(b"{\"time\":")?;
+    let time = c.u64()?;
+    c.lit(b",\"missing_info\":")?;
+    let missing = c.opt_u8()?;
+    c.lit(b",\"job_id\":")?;
+    let job_id = c.u64()?;
+    c.lit(b",\"event_type\":")?;
+    let event_type = c.u8()?;
+    c.lit(b",\"user\":")?;
+    let user = c.opt_str(keep_strings)?;
+    c.lit(b",\"scheduling_class\":")?;
+    let scheduling_class = c.opt_u8()?;
+    c.lit(b",\"job_name\":")?;
+    let job_name = c.opt_str(keep_strings)?;
+    c.lit(b",\"logical_job_name\":")?;
+    let logical_job_name = c.opt_str(keep_strings)?;
+    c.end()?;
+    let (event_type, missing_info) = enums(event_type, missing)?;
+    Some(Record::Job(JobEvent {
+        time,
+        missing_info,
+        job_id,
+        event_type,
+        user,
+        scheduling_class,
+        job_name,
+        logical_job_name,
+    }))
+}
+
+/// Decodes a task event in canonical form; the user hash only when `keep_strings`.
+pub fn task(value: &[u8], keep_strings: bool) -> Option<Record> {
+    let mut c = Cursor { b: value, i: 0 };
+    c.lit(b"{\"time\":")?;
+    let time = c.u64()?;
+    c.lit(b",\"missing_info\":")?;
+    let missing = c.opt_u8()?;
+    c.lit(b",\"job_id\":")?;
+    let job_id = c.u64()?;
+    c.lit(b",\"task_index\":")?;
+    let task_index = c.u64()?;
+    c.lit(b",\"machine_id\":")?;
+    let machine_id = c.opt_u64()?;
+    c.lit(b",\"event_type\":")?;
+    let event_type = c.u8()?;
+    c.lit(b",\"user\":")?;
+    let user = c.opt_str(keep_strings)?;
+    c.lit(b",\"scheduling_class\":")?;
+    let scheduling_class = c.opt_u8()?;
+    c.lit(b",\"priority\":")?;
+    let priority = c.u8()?;
+    c.lit(b",\"cpu_request\":")?;
+    let cpu_request = c.opt_f64()?;
+    c.lit(b",\"memory_request\":")?;
+    let memory_request = c.opt_f64()?;
+    c.lit(b",\"disk_space_request\":")?;
+    let disk_space_request = c.opt_f64()?;
+    c.lit(b",\"different_machines_restriction\":")?;
+    let different_machines_restriction = c.opt_bool()?;
+    c.end()?;
+    let (event_type, missing_info) = enums(event_type, missing)?;
+    Some(Record::Task(TaskEvent {
+        time,
+        missing_info,
+        job_id,
+        task_index,
+        machine_id,
+        event_type,
+        user,
+        scheduling_class,
+        priority,
+        cpu_request,
+        memory_request,
+        disk_space_request,
+        different_machines_restriction,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::Table;
+    use crate::wire::json::{serde_decode, serde_decode_lean};
+
+    fn fast(table: Table, v: &[u8], keep: bool) -> Option<Record> {
+        match table {
+            Table::Job => job(v, keep),
+            Table::Task => task(v, keep),
+        }
+    }
+
+    #[test]
+    fn canonical_values_of_the_sample_take_the_fast_path_and_equal_serde() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
+        let src = crate::merge::TraceSource {
+            jobs: Some(dir.join("job_events")),
+            tasks: Some(dir.join("task_events")),
+            ..Default::default()
+        };
+        let mut buf = Vec::new();
+        for e in src.open().unwrap().take(100_000) {
+            let r = e.unwrap().record;
+            crate::wire::encode_record(&r, &mut buf);
+            let t = r.table();
+            assert_eq!(fast(t, &buf, true).as_ref(), Some(&r));
+            assert_eq!(fast(t, &buf, true), Some(serde_decode(t, &buf).unwrap()));
+            assert_eq!(
+                fast(t, &buf, false),
+                Some(serde_decode_lean(t, &buf).unwrap())
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_falls_back() {
+        let good = br#"{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":0.5,"memory_request":null,"disk_space_request":1e-3,"different_machines_restriction":false}"#;
+        assert!(task(good, true).is_some());
+        let s = std::str::from_utf8(good).unwrap();
+        for bad in [
+            s.replace("\"time\":5", "\"time\": 5"),          // whitespace
+            s.replace("\"time\":5", "\"time\":05"),          // leading zero
+            s.replace("\"time\":5", "\"time\":-5"),          // sign
+            s.replace("\"priority\":2", "\"priority\":256"), // out of range
+            s.replace("\"event_type\":0", "\"event_type\":9"), // unknown type
+            s.replace("0.5", ".5"),                          // not JSON
+            s.replace("0.5", "1."),                          // not JSON
+            s.replace("\"u\"", "\"a\\\"b\""),                // escape
+            s.replace("false}", "false} "),                  // trailing bytes
+            s.replace("false}", "false"),                    // truncated
+            s.replace(",\"user\":\"u\"", ""),                // missing key
+        ] {
+            assert_eq!(task(bad.as_bytes(), true), None, "{bad}");
+        }
+        // Reordered keys and escapes are still valid JSON: the public decoder accepts them.
+        let reordered = s.replace(
+            "\"time\":5,\"missing_info\":null",
+            "\"missing_info\":null,\"time\":5",
+        );
+        let escaped = s.replace("\"u\"", "\"a\\\"b\"");
+        for v in [reordered, escaped] {
+            assert!(crate::wire::decode_record(Table::Task, v.as_bytes()).is_ok());
+        }
+    }
+}

@@ -575,6 +575,12 @@ cmd_kill_kafka() {
     pid_is_ours kafka "$pid" || break
     sleep 0.1
   done
+  # The command line disappears before the dying JVM has closed its sockets: wait for the
+  # port too, or an immediate start-kafka finds it still taken.
+  for ((i = 0; i < 100; i++)); do
+    port_open "$KAFKA_HOST" "$KAFKA_PORT" || port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" || break
+    sleep 0.1
+  done
   rm -f "$(pid_file kafka)"
   say "kafka: killed -9 (pid $pid)"
 }

@@ -24,6 +24,14 @@ fn main() {
         // SAFETY: sets a plain integer option of the allocator; no memory is touched.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
     }
+    // No transparent huge pages: librdkafka's decompression buffers grow by realloc into
+    // fresh memory, and each first touch of a huge page zeroes 2 MiB of which little is
+    // used (1.1 GB zeroed for 3.47M consumed events; 0.5 s of system time).
+    // SAFETY: prctl with integer arguments only changes this process's THP policy.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli::run() {
         Ok(code) => std::process::exit(code),

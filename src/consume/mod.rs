@@ -12,6 +12,7 @@
 //! this process and no refetch after a resume. Seqs at or below the last released one are
 //! duplicates (a restarted replay) and are dropped.
 
+mod native;
 pub mod reorder;
 pub mod verify;
 
@@ -19,11 +20,10 @@ use crate::config::KafkaSettings;
 use crate::kafka::{self, KafkaSetupError};
 use crate::trace::{Record, Table};
 use crate::wire::{self, Mark, MarkKind};
-use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use native::{PartitionQueues, RawMessage};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::BorrowedMessage;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use reorder::Reorderer;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,9 +130,9 @@ struct PartState {
 
 /// Iterator over the events of both topics in exact global order.
 pub struct OrderedConsumer {
+    /// One queue per entry of `parts`, same index. Declared before `consumer`: dropped first.
+    queues: PartitionQueues,
     consumer: Arc<BaseConsumer>,
-    /// One queue per entry of `parts`, same index.
-    queues: Vec<PartitionQueue<DefaultConsumerContext>>,
     /// Round-robin position among the partitions to wait on.
     rotation: usize,
     topics: [String; 2],
@@ -218,20 +218,18 @@ impl OrderedConsumer {
         consumer
             .assign(&tpl)
             .map_err(|e| ConsumeError::Client(format!("assigning partitions: {e}")))?;
+        let queues = PartitionQueues::split(
+            consumer.client().native_ptr(),
+            parts
+                .iter()
+                .map(|p| (topics[p.table as usize].clone(), p.partition)),
+        )
+        .map_err(|(topic, partition)| ConsumeError::Partition {
+            topic,
+            partition,
+            message: "cannot get its queue".into(),
+        })?;
         let consumer = Arc::new(consumer);
-        let mut queues = Vec::with_capacity(parts.len());
-        for p in &parts {
-            let topic = &topics[p.table as usize];
-            queues.push(
-                consumer
-                    .split_partition_queue(topic, p.partition)
-                    .ok_or_else(|| ConsumeError::Partition {
-                        topic: topic.clone(),
-                        partition: p.partition,
-                        message: "cannot get its queue".into(),
-                    })?,
-            );
-        }
         let now = Instant::now();
         Ok(OrderedConsumer {
             consumer,
@@ -271,16 +269,15 @@ impl OrderedConsumer {
         &self.topics[self.parts[i].table as usize]
     }
 
-    /// Reads what ordering needs out of a message (which borrows the consumer).
-    fn decode(&self, i: usize, msg: &BorrowedMessage<'_>) -> Result<Incoming, ConsumeError> {
+    /// Reads what ordering needs out of a message.
+    fn decode(&self, i: usize, msg: &RawMessage<'_>) -> Result<Incoming, ConsumeError> {
         let err = |message: String| ConsumeError::Record {
-            topic: msg.topic().to_owned(),
-            partition: msg.partition(),
+            topic: self.topic_of(i).to_owned(),
+            partition: self.parts[i].partition,
             offset: msg.offset(),
             message,
         };
-        let header = |name: &str| wire::header(msg, name);
-        if let Some(kind) = header(wire::HEADER_MARK) {
+        if let Some(kind) = msg.header(wire::HEADER_MARK_C) {
             let mark = msg
                 .payload()
                 .and_then(Mark::decode)
@@ -288,13 +285,13 @@ impl OrderedConsumer {
                 .ok_or_else(|| err("unreadable progress mark".into()))?;
             return Ok(Incoming::Mark { i, mark });
         }
-        let seq = wire::header_u64(header(wire::HEADER_SEQ)).ok_or_else(|| {
+        let seq = wire::header_u64(msg.header(wire::HEADER_SEQ_C)).ok_or_else(|| {
             err(
                 "data record without a valid `seq` header (not written by tracepipe replay?)"
                     .into(),
             )
         })?;
-        let time = wire::header_u64(header(wire::HEADER_TIME))
+        let time = wire::header_u64(msg.header(wire::HEADER_TIME_C))
             .ok_or_else(|| err("data record without a valid `time` header".into()))?;
         Ok(Incoming::Data {
             i,
@@ -302,7 +299,7 @@ impl OrderedConsumer {
                 seq,
                 time,
                 offset: msg.offset(),
-                timestamp_ms: msg.timestamp().to_millis(),
+                timestamp_ms: msg.timestamp_ms(),
                 value: msg.payload().unwrap_or_default().to_vec(),
             },
         })
@@ -504,29 +501,31 @@ impl OrderedConsumer {
         Ok(())
     }
 
+    /// Reads a batch of what is already fetched for partition `i`, or waits up to
+    /// `timeout` for its next record. True if anything was read.
     fn read_one(&mut self, i: usize, timeout: Duration) -> Result<bool, ConsumeError> {
-        let incoming = match self.queues[i].poll(timeout) {
-            None => return Ok(false),
-            Some(Ok(msg)) => {
-                self.parts[i].read_to = msg.offset() + 1;
-                self.decode(i, &msg)?
-            }
-            // librdkafka reconnects by itself after transport errors; only the idle
-            // timeout (if any) decides when waiting has become failure.
-            Some(Err(KafkaError::MessageConsumption(code))) if is_transient(code) => {
-                log::warn!("Kafka consumer: {code}; retrying");
-                return Ok(false);
-            }
-            Some(Err(e)) => {
+        let queues = std::mem::replace(&mut self.queues, PartitionQueues::empty());
+        let res = queues.read(i, timeout, |msg| {
+            if let Some((code, text)) = msg.error() {
+                // librdkafka reconnects by itself after transport errors; only the idle
+                // timeout (if any) decides when waiting has become failure.
+                if is_transient(code) {
+                    log::warn!("Kafka consumer: {text}; retrying");
+                    return Ok(());
+                }
                 return Err(ConsumeError::Partition {
                     topic: self.topic_of(i).to_owned(),
                     partition: self.parts[i].partition,
-                    message: e.to_string(),
-                })
+                    message: text,
+                });
             }
-        };
-        self.ingest(incoming);
-        Ok(true)
+            self.parts[i].read_to = msg.offset() + 1;
+            let incoming = self.decode(i, &msg)?;
+            self.ingest(incoming);
+            Ok(())
+        });
+        self.queues = queues;
+        Ok(res? > 0)
     }
 
     fn poll_main(&self) -> Result<(), ConsumeError> {

@@ -20,6 +20,10 @@ pub const HEADER_SEQ: &str = "seq";
 pub const HEADER_TIME: &str = "time";
 /// Header present only on mark records; its value is the mark kind.
 pub const HEADER_MARK: &str = "tracepipe-mark";
+/// The same header names for librdkafka's C API.
+pub const HEADER_SEQ_C: &std::ffi::CStr = c"seq";
+pub const HEADER_TIME_C: &std::ffi::CStr = c"time";
+pub const HEADER_MARK_C: &std::ffi::CStr = c"tracepipe-mark";
 
 /// Default topic names, kept from the first implementation.
 pub const DEFAULT_JOB_TOPIC: &str = "job-events";
@@ -149,6 +153,17 @@ mod tests {
                 Record::Task(t) => t.user = None,
             }
             assert_eq!(decode_record_without_strings(table, &buf).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn c_header_names_equal_the_rust_ones() {
+        for (c, s) in [
+            (HEADER_SEQ_C, HEADER_SEQ),
+            (HEADER_TIME_C, HEADER_TIME),
+            (HEADER_MARK_C, HEADER_MARK),
+        ] {
+            assert_eq!(c.to_str().unwrap(), s);
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tracepipe::aggregate::{self, AggregateOptions, Source};
 use tracepipe::config::{parse_duration_us, FileConfig, KafkaSettings, ProducerTuning, Secret};
 use tracepipe::consume::verify::{verify, VerifyOutcome};
-use tracepipe::consume::{ConsumeOptions, OrderedConsumer};
+use tracepipe::consume::{ConsumeOptions, OrderedConsumer, DEFAULT_PREFETCH_KBYTES};
 use tracepipe::generate::{generate, GenerateOptions};
 use tracepipe::merge::TraceSource;
 use tracepipe::replay::{self, ProgressMode, ReplayOptions};
@@ -77,6 +77,9 @@ struct AggregateArgs {
     /// Fail when nothing arrives for this long (Kafka source) [default: wait forever].
     #[arg(long)]
     idle_timeout: Option<String>,
+    /// Prefetch limit per partition in KiB (Kafka source; bounds memory).
+    #[arg(long, default_value_t = DEFAULT_PREFETCH_KBYTES, value_parser = clap::value_parser!(u32).range(1..))]
+    prefetch_kbytes: u32,
     /// Write the summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
@@ -434,7 +437,7 @@ struct ConsumeArgs {
     #[arg(long)]
     limit: Option<u64>,
     /// Prefetch limit per partition in KiB (bounds memory).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = DEFAULT_PREFETCH_KBYTES, value_parser = clap::value_parser!(u32).range(1..))]
     prefetch_kbytes: u32,
     /// Fail when nothing is released for this long (e.g. 60s) [default: wait forever].
     #[arg(long)]
@@ -468,9 +471,6 @@ fn run_consume(a: ConsumeArgs) -> Result<i32> {
     let mut o = consume_options(&r, a.idle_timeout.as_deref())?;
     o.group = a.group.clone();
     o.follow = a.follow;
-    if a.prefetch_kbytes == 0 {
-        bail!("--prefetch-kbytes must be at least 1");
-    }
     o.prefetch_kbytes_per_partition = a.prefetch_kbytes;
     let mut out: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(BufWriter::new(
@@ -577,6 +577,7 @@ fn run_aggregate(a: AggregateArgs) -> Result<i32> {
         let mut o = consume_options(&r, a.idle_timeout.as_deref())?;
         o.group = a.group.clone();
         o.follow = a.follow;
+        o.prefetch_kbytes_per_partition = a.prefetch_kbytes;
         Source::Kafka(Box::new(o))
     };
     let out: Option<Box<dyn Write>> = match &a.out {

@@ -197,7 +197,10 @@ impl Line<'_> {
     }
     /// serde_json's float format (the same zmij formatter; null when not finite).
     fn f64(&mut self, v: f64) {
-        if v.is_finite() {
+        if v == 0.0 && v.is_sign_positive() {
+            // Most allocations and sums of idle machines: skip the formatter.
+            self.raw("0.0");
+        } else if v.is_finite() {
             self.0
                 .extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
         } else {

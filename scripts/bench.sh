@@ -8,12 +8,19 @@ cd "$REPO_DIR"
 eval "$(bash scripts/stack.sh env)"
 RUNS=${1:-3}
 SKIP10=${2:-}
-BIN=./target/release/tracepipe
+# BIN=path/to/another/build compares a baseline binary on the same machine and broker.
+BIN=${BIN:-./target/release/tracepipe}
 TRACES=${TRACES:-$REPO_DIR/../shared/traces/clusterdata-2011-2}
 J=$TRACES/job_events
 T=$TRACES/task_events
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# The bench topics are deleted at the end: a broker holding many GB of old topics gets slower.
+cleanup() {
+  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$KAFKA_BOOTSTRAP" --delete --topic "bench.*-$$(-[0-9]+)?" >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
 cargo build --release -q
 
 # run NAME CMD...: wall seconds and peak RSS (KB) of one run, from /usr/bin/time.
@@ -72,8 +79,5 @@ if [[ $SKIP10 != --skip-10x ]]; then
   rows=$(grep -o 'generated [0-9]* job rows and [0-9]* task rows' "$TMP/gen" | awk '{print $2 + $6}')
   measure replay-10x "$BIN" replay --jobs "$G/job_events" --tasks "$G/task_events" --job-topic bench10-j-$$ --task-topic bench10-t-$$ --progress quiet
   report replay-10x "$rows"
-  for t in bench10-j-$$ bench10-t-$$; do
-    java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" org.apache.kafka.tools.TopicCommand \
-      --bootstrap-server "$KAFKA_BOOTSTRAP" --delete --topic "$t" >/dev/null 2>&1 || true
-  done
 fi
+

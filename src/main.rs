@@ -4,6 +4,7 @@ mod cli;
 
 /// mimalloc, overriding C malloc too: librdkafka allocates every message in the replay
 /// thread and frees it in its broker thread, and glibc malloc spent a fifth of the CPU on it.
+/// mimalloc 2 (Cargo feature `v2`): mimalloc 3 was slower and larger here (BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

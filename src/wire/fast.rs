@@ -275,6 +275,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Fuzzing by mutation: any byte changed, inserted or removed in a canonical value.
+        /// The fast path never panics, and whatever it accepts serde_json decodes the same.
+        #[test]
+        fn mutated_values_never_disagree_with_serde(
+            pos in 0usize..400,
+            byte in proptest::num::u8::ANY,
+            op in 0u8..3,
+            keep in proptest::bool::ANY,
+            job_row in proptest::bool::ANY,
+        ) {
+            let v: &[u8] = if job_row {
+                br#"{"time":0,"missing_info":1,"job_id":6251812952,"event_type":0,"user":"aG9sYQ==","scheduling_class":3,"job_name":null,"logical_job_name":"x"}"#
+            } else {
+                br#"{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":4820223869,"event_type":1,"user":"u","scheduling_class":1,"priority":9,"cpu_request":0.0625,"memory_request":null,"disk_space_request":1e-5,"different_machines_restriction":true}"#
+            };
+            let mut m = v.to_vec();
+            let at = pos % (m.len() + 1);
+            match op {
+                0 if at < m.len() => m[at] = byte,
+                1 => m.insert(at, byte),
+                _ if at < m.len() => { m.remove(at); }
+                _ => {}
+            }
+            let t = if job_row { Table::Job } else { Table::Task };
+            if let Some(r) = fast(t, &m, keep) {
+                let full = if keep { serde_decode(t, &m) } else { serde_decode_lean(t, &m) };
+                proptest::prop_assert_eq!(Some(r), full.ok());
+            }
+        }
+    }
+
     #[test]
     fn anything_else_falls_back() {
         let good = br#"{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":0.5,"memory_request":null,"disk_space_request":1e-3,"different_machines_restriction":false}"#;

@@ -5,6 +5,9 @@
 #   1. cargo test --release --all-targets
 #   2. python3 -m pytest -q on whichever of tests/ and spark/tests/ exist
 #      (pytest's exit code 5, "no tests collected", is not a failure)
+#   3. the dashboard queries against the real Prometheus
+# Then deletes the topics the tests created (each test uses its own random names): a broker that
+# keeps gigabytes of old test topics gets slower. TRACEPIPE_KEEP_TEST_TOPICS=1 keeps them.
 set -uo pipefail
 
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +18,12 @@ eval "$(bash scripts/stack.sh env)" || {
   echo "test: scripts/stack.sh env failed" >&2
   exit 1
 }
+
+topics() {
+  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "$KAFKA_BOOTSTRAP" "$@" 2>/dev/null
+}
+topics_before=$(topics --list | sort || true)
 
 failed=()
 phase() {
@@ -52,6 +61,15 @@ fi
 # Last: the dashboard's queries against the real Prometheus, fed by the real pipeline.
 if [[ -d tests/dashboard ]]; then
   phase dashboard python3 -m pytest -q tests/dashboard || failed+=(dashboard)
+fi
+
+if [[ ${TRACEPIPE_KEEP_TEST_TOPICS:-0} != 1 ]]; then
+  new_topics=$(comm -13 <(echo "$topics_before") <(topics --list | sort || true) | grep -v '^__' || true)
+  if [[ -n $new_topics ]]; then
+    echo "=== test: deleting the $(echo "$new_topics" | wc -l) topics the tests created"
+    # One call: the topic argument of --delete is a regular expression.
+    topics --delete --topic "($(echo "$new_topics" | paste -sd'|'))" >/dev/null || true
+  fi
 fi
 
 if ((${#failed[@]})); then

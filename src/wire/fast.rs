@@ -341,5 +341,10 @@ mod tests {
         for v in [reordered, escaped] {
             assert!(crate::wire::decode_record(Table::Task, v.as_bytes()).is_ok());
         }
+        // The field values as an array: serde's derive would take them by position; the wire
+        // format is an object (a divergence between the full and lean decoders found by fuzzing).
+        let array = br#"[1,2,2,2,2,2,null,2,1,2,2,2,null]"#;
+        assert!(crate::wire::decode_record(Table::Task, array).is_err());
+        assert!(crate::wire::decode_record_without_strings(Table::Task, array).is_err());
     }
 }

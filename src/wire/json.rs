@@ -162,6 +162,21 @@ fn enums(
     Ok((et, mi))
 }
 
+/// A data record is a JSON object. serde's derived structs would also accept an array of the
+/// field values in order (found by fuzzing, `fuzz/`); the wire format has names, not positions.
+fn expect_object(table: crate::trace::Table, value: &[u8]) -> Result<(), DecodeError> {
+    match value.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(DecodeError {
+            table: match table {
+                crate::trace::Table::Job => "job",
+                crate::trace::Table::Task => "task",
+            },
+            message: "not a JSON object".into(),
+        }),
+    }
+}
+
 /// Parses a data record's value back into a typed record of `table`.
 pub fn decode_record(table: crate::trace::Table, value: &[u8]) -> Result<Record, DecodeError> {
     use crate::trace::Table;
@@ -178,6 +193,7 @@ pub(super) fn serde_decode(
     value: &[u8],
 ) -> Result<Record, DecodeError> {
     use crate::trace::Table;
+    expect_object(table, value)?;
     match table {
         Table::Job => {
             let j: JobJson = serde_json::from_slice(value).map_err(|e| DecodeError {
@@ -266,6 +282,7 @@ pub(super) fn serde_decode_lean(
     value: &[u8],
 ) -> Result<Record, DecodeError> {
     use crate::trace::Table;
+    expect_object(table, value)?;
     let err = |table: &'static str| {
         move |e: serde_json::Error| DecodeError {
             table,

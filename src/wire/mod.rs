@@ -86,6 +86,10 @@ impl Mark {
             time: u64,
             next_seq: u64,
         }
+        // An object only (serde would also take the values as an array by position).
+        if value.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return None;
+        }
         let raw: Raw = serde_json::from_slice(value).ok()?;
         Some(Mark {
             kind: MarkKind::parse(raw.tracepipe_mark.as_bytes())?,
@@ -170,5 +174,6 @@ mod tests {
     #[test]
     fn data_value_is_never_a_mark() {
         assert_eq!(Mark::decode(br#"{"time":1,"job_id":2}"#), None);
+        assert_eq!(Mark::decode(br#"["end",1,2]"#), None);
     }
 }

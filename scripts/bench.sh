@@ -6,6 +6,9 @@ set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
 eval "$(bash scripts/stack.sh env)"
+LIB_NAME="bench"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 RUNS=${1:-3}
 SKIP10=${2:-}
 # BIN=path/to/another/build compares a baseline binary on the same machine and broker.
@@ -16,8 +19,7 @@ T=$TRACES/task_events
 TMP=$(mktemp -d)
 # The bench topics are deleted at the end: a broker holding many GB of old topics gets slower.
 cleanup() {
-  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "$KAFKA_BOOTSTRAP" --delete --topic "bench.*-$$(-[0-9]+)?" >/dev/null 2>&1 || true
+  kafka_topics --delete --topic "bench.*-$$(-[0-9]+)?" >/dev/null 2>&1 || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -8,6 +8,9 @@ set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
 eval "$(bash scripts/stack.sh env)"
+LIB_NAME="demo"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 BIN=./target/release/tracepipe
 [[ -x $BIN ]] || {
@@ -21,9 +24,7 @@ TASK_TOPIC=${TRACEPIPE_TASK_TOPIC:-task-events}
 
 # A demo starts from empty topics, so that what you see is this run.
 for t in "$JOB_TOPIC" "$TASK_TOPIC"; do
-  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" \
-    org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
-    --delete --if-exists --topic "$t" >/dev/null
+  kafka_topics --delete --if-exists --topic "$t" >/dev/null
 done
 
 echo "== 1. replay sample/ into $JOB_TOPIC and $TASK_TOPIC (12 partitions each) at $KAFKA_BOOTSTRAP"

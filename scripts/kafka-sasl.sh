@@ -328,14 +328,19 @@ wait_ready() {
   return 1
 }
 
+# The running broker (pid $1) must listen where this invocation asks.
+check_listeners() {
+  local want have
+  want="listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
+  have=$(grep '^listeners=' "$CONFIG" 2>/dev/null || true)
+  [[ $have == "$want" ]] ||
+    die "already running (pid $1) with ${have:-unknown listeners}, not the requested ports $PORT/$CONTROLLER_PORT: run 'bash scripts/kafka-sasl.sh down' first"
+}
+
 start_broker() {
   local pid
   if pid=$(running_pid); then
-    local want have
-    want="listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
-    have=$(grep '^listeners=' "$CONFIG" 2>/dev/null || true)
-    [[ $have == "$want" ]] ||
-      die "already running (pid $pid) with ${have:-unknown listeners}, not the requested ports $PORT/$CONTROLLER_PORT: run 'bash scripts/kafka-sasl.sh down' first"
+    check_listeners "$pid"
     if ports_open; then
       say "already running (pid $pid, SASL_SSL $HOST:$PORT)"
       return 0
@@ -403,11 +408,7 @@ cmd_down() {
 cmd_status() {
   local pid
   if pid=$(running_pid); then
-    local want have
-    want="listeners=SASL_SSL://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT"
-    have=$(grep '^listeners=' "$CONFIG" 2>/dev/null || true)
-    [[ $have == "$want" ]] ||
-      die "already running (pid $pid) with ${have:-unknown listeners}, not the requested ports $PORT/$CONTROLLER_PORT: run 'bash scripts/kafka-sasl.sh down' first"
+    check_listeners "$pid"
     if ports_open; then
       printf 'kafka-sasl   up        pid %-8s SASL_SSL %s:%s (controller :%s)\n' "$pid" "$HOST" "$PORT" "$CONTROLLER_PORT"
       return 0
@@ -451,10 +452,6 @@ cmd_env() {
   printf 'export KAFKA_SASL_PASSWORD=%q\n' "$KAFKA_SASL_PASSWORD"
   printf 'export KAFKA_SASL_MECHANISM=%q\n' "$SCRAM_MECHANISM"
   printf 'export KAFKA_SASL_SECURITY_PROTOCOL=%q\n' SASL_SSL
-}
-
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
 }
 
 main() {

@@ -1,4 +1,4 @@
-# Helpers shared by scripts/stack.sh and scripts/kafka-sasl.sh (sourced, not run).
+# Helpers shared by the scripts in scripts/ (sourced, not run).
 # The sourcing script sets LIB_NAME (the prefix of its messages) first.
 # shellcheck shell=bash
 
@@ -37,4 +37,16 @@ pid_alive() {
 kafka_libs_current() {
   local marker=$KAFKA_LIBS/.pom.sha256
   [[ -f $marker && $(<"$marker") == "$(sha256sum "$1" | cut -d' ' -f1)" ]]
+}
+
+# The help text of the running script ($SCRIPT_DIR/$0): its header comment, down to `set -euo`.
+usage() {
+  sed -n '2,/^set -euo/p' "$SCRIPT_DIR/$(basename "$0")" | sed -e '$d' -e 's/^# \{0,1\}//'
+}
+
+# Kafka's topic tool (list, delete, ...) against $KAFKA_BOOTSTRAP, from the jars in $KAFKA_LIBS
+# (both set by `eval "$(bash scripts/stack.sh env)"`).
+kafka_topics() {
+  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" "$@"
 }

@@ -600,10 +600,6 @@ cmd_reset_kafka() {
   start_kafka
 }
 
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
 main() {
   local cmd=${1:-}
   (($#)) && shift

@@ -18,11 +18,11 @@ eval "$(bash scripts/stack.sh env)" || {
   echo "test: scripts/stack.sh env failed" >&2
   exit 1
 }
+LIB_NAME="test"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
-topics() {
-  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "$KAFKA_BOOTSTRAP" "$@" 2>/dev/null
-}
+topics() { kafka_topics "$@" 2>/dev/null; }
 topics_before=$(topics --list | sort || true)
 
 failed=()

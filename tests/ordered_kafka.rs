@@ -21,21 +21,6 @@ fn settings(jt: &str, tt: &str) -> KafkaSettings {
     }
 }
 
-fn verify(jobs: &std::path::Path, tasks: &std::path::Path, jt: &str, tt: &str) -> String {
-    let out = run_ok(&[
-        "verify",
-        "--jobs",
-        jobs.to_str().unwrap(),
-        "--tasks",
-        tasks.to_str().unwrap(),
-        "--job-topic",
-        jt,
-        "--task-topic",
-        tt,
-    ]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn real_sample_verifies_in_exact_global_order() {
     let (jt, tt) = (unique("ord-jobs"), unique("ord-tasks"));

@@ -190,18 +190,7 @@ fn every_compression_codec_round_trips() {
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         let (jt, tt) = (unique("codec-jobs"), unique("codec-tasks"));
         replay((&jobs, &tasks), &jt, &tt, &["--compression", codec]);
-        let out = run_ok(&[
-            "verify",
-            "--jobs",
-            jobs.to_str().unwrap(),
-            "--tasks",
-            tasks.to_str().unwrap(),
-            "--job-topic",
-            &jt,
-            "--task-topic",
-            &tt,
-        ]);
-        let s = String::from_utf8_lossy(&out.stdout);
+        let s = verify(&jobs, &tasks, &jt, &tt);
         assert!(s.starts_with("OK: "), "{codec}: {s}");
     }
 }

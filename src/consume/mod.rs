@@ -144,8 +144,43 @@ struct Buffered<P> {
 }
 
 enum Incoming<P> {
-    Mark { i: usize, mark: Mark },
-    Data { i: usize, b: Buffered<P> },
+    Mark(Mark),
+    Data(Buffered<P>),
+}
+
+/// Reads what ordering needs out of a message of `topic`/`partition` (a `table` topic).
+fn decode<P: Payload>(
+    table: Table,
+    topic: &str,
+    partition: i32,
+    msg: &RawMessage<'_>,
+) -> Result<Incoming<P>, ConsumeError> {
+    let err = |message: String| ConsumeError::Record {
+        topic: topic.to_owned(),
+        partition,
+        offset: msg.offset(),
+        message,
+    };
+    if let Some(kind) = msg.header(wire::HEADER_MARK_C) {
+        let mark = msg
+            .payload()
+            .and_then(Mark::decode)
+            .filter(|m| MarkKind::parse(kind) == Some(m.kind))
+            .ok_or_else(|| err("unreadable progress mark".into()))?;
+        return Ok(Incoming::Mark(mark));
+    }
+    let seq = wire::header_u64(msg.header(wire::HEADER_SEQ_C)).ok_or_else(|| {
+        err("data record without a valid `seq` header (not written by tracepipe replay?)".into())
+    })?;
+    let time = wire::header_u64(msg.header(wire::HEADER_TIME_C))
+        .ok_or_else(|| err("data record without a valid `time` header".into()))?;
+    Ok(Incoming::Data(Buffered {
+        seq,
+        time,
+        offset: msg.offset(),
+        timestamp_ms: msg.timestamp_ms(),
+        value: P::from_value(table, msg.payload().unwrap_or_default()).map_err(err)?,
+    }))
 }
 
 /// Where a partition is, for commits.
@@ -305,55 +340,6 @@ impl<P: Payload> OrderedConsumer<P> {
 
     fn topic_of(&self, i: usize) -> &str {
         &self.topics[self.parts[i].table as usize]
-    }
-
-    /// Reads what ordering needs out of a message.
-    fn decode(&self, i: usize, msg: &RawMessage<'_>) -> Result<Incoming<P>, ConsumeError> {
-        let err = |message: String| ConsumeError::Record {
-            topic: self.topic_of(i).to_owned(),
-            partition: self.parts[i].partition,
-            offset: msg.offset(),
-            message,
-        };
-        if let Some(kind) = msg.header(wire::HEADER_MARK_C) {
-            let mark = msg
-                .payload()
-                .and_then(Mark::decode)
-                .filter(|m| MarkKind::parse(kind) == Some(m.kind))
-                .ok_or_else(|| err("unreadable progress mark".into()))?;
-            return Ok(Incoming::Mark { i, mark });
-        }
-        let seq = wire::header_u64(msg.header(wire::HEADER_SEQ_C)).ok_or_else(|| {
-            err(
-                "data record without a valid `seq` header (not written by tracepipe replay?)"
-                    .into(),
-            )
-        })?;
-        let time = wire::header_u64(msg.header(wire::HEADER_TIME_C))
-            .ok_or_else(|| err("data record without a valid `time` header".into()))?;
-        Ok(Incoming::Data {
-            i,
-            b: Buffered {
-                seq,
-                time,
-                offset: msg.offset(),
-                timestamp_ms: msg.timestamp_ms(),
-                value: P::from_value(self.parts[i].table, msg.payload().unwrap_or_default())
-                    .map_err(err)?,
-            },
-        })
-    }
-
-    fn ingest(&mut self, incoming: Incoming<P>) {
-        match incoming {
-            Incoming::Mark { i, mark } => {
-                self.reorder
-                    .mark(i, mark.next_seq, mark.kind == MarkKind::End)
-            }
-            Incoming::Data { i, b } => {
-                self.reorder.push(i, b.seq, b);
-            }
-        }
     }
 
     fn try_release(&mut self) -> Option<OrderedEvent<P>> {
@@ -543,8 +529,16 @@ impl<P: Payload> OrderedConsumer<P> {
     /// Reads a batch of what is already fetched for partition `i`, or waits up to
     /// `timeout` for its next record. True if anything was read.
     fn read_one(&mut self, i: usize, timeout: Duration) -> Result<bool, ConsumeError> {
-        let queues = std::mem::replace(&mut self.queues, PartitionQueues::empty());
-        let res = queues.read(i, timeout, |msg| {
+        let Self {
+            queues,
+            parts,
+            reorder,
+            topics,
+            ..
+        } = self;
+        let part = &mut parts[i];
+        let topic = &topics[part.table as usize];
+        let n = queues.read(i, timeout, |msg| {
             if let Some((code, text)) = msg.error() {
                 // librdkafka reconnects by itself after transport errors; only the idle
                 // timeout (if any) decides when waiting has become failure.
@@ -553,18 +547,21 @@ impl<P: Payload> OrderedConsumer<P> {
                     return Ok(());
                 }
                 return Err(ConsumeError::Partition {
-                    topic: self.topic_of(i).to_owned(),
-                    partition: self.parts[i].partition,
+                    topic: topic.clone(),
+                    partition: part.partition,
                     message: text,
                 });
             }
-            self.parts[i].read_to = msg.offset() + 1;
-            let incoming = self.decode(i, &msg)?;
-            self.ingest(incoming);
+            part.read_to = msg.offset() + 1;
+            match decode(part.table, topic, part.partition, &msg)? {
+                Incoming::Mark(m) => reorder.mark(i, m.next_seq, m.kind == MarkKind::End),
+                Incoming::Data(b) => {
+                    reorder.push(i, b.seq, b);
+                }
+            }
             Ok(())
-        });
-        self.queues = queues;
-        Ok(res? > 0)
+        })?;
+        Ok(n > 0)
     }
 
     fn poll_main(&self) -> Result<(), ConsumeError> {

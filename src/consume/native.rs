@@ -24,11 +24,6 @@ pub struct PartitionQueues {
 unsafe impl Send for PartitionQueues {}
 
 impl PartitionQueues {
-    /// A placeholder holding no queue.
-    pub fn empty() -> PartitionQueues {
-        PartitionQueues { queues: Vec::new() }
-    }
-
     /// Splits off the queue of each (topic, partition), in order. The partitions must be
     /// assigned already. `rk` must outlive the returned value.
     pub fn split(

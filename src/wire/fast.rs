@@ -47,22 +47,6 @@ impl<'a> Cursor<'a> {
         u8::try_from(self.u64()?).ok()
     }
 
-    fn opt_u64(&mut self) -> Option<Option<u64>> {
-        if self.null() {
-            Some(None)
-        } else {
-            self.u64().map(Some)
-        }
-    }
-
-    fn opt_u8(&mut self) -> Option<Option<u8>> {
-        if self.null() {
-            Some(None)
-        } else {
-            self.u8().map(Some)
-        }
-    }
-
     /// A JSON number (RFC 8259 grammar checked here, value by the standard library).
     fn f64(&mut self) -> Option<f64> {
         let start = self.i;
@@ -103,21 +87,20 @@ impl<'a> Cursor<'a> {
             .ok()
     }
 
-    fn opt_f64(&mut self) -> Option<Option<f64>> {
-        if self.null() {
-            Some(None)
+    fn bool(&mut self) -> Option<bool> {
+        if self.lit(b"true").is_some() {
+            Some(true)
         } else {
-            self.f64().map(Some)
+            self.lit(b"false").map(|_| false)
         }
     }
 
-    fn opt_bool(&mut self) -> Option<Option<bool>> {
+    /// `null` (as `Some(None)`) or what `value` reads; `None` when neither.
+    fn nullable<T>(&mut self, value: fn(&mut Self) -> Option<T>) -> Option<Option<T>> {
         if self.null() {
             Some(None)
-        } else if self.lit(b"true").is_some() {
-            Some(Some(true))
         } else {
-            self.lit(b"false").map(|_| Some(false))
+            value(self).map(Some)
         }
     }
 
@@ -165,7 +148,7 @@ pub fn job(value: &[u8], keep_strings: bool) -> Option<Record> {
     c.lit(b"{\"time\":")?;
     let time = c.u64()?;
     c.lit(b",\"missing_info\":")?;
-    let missing = c.opt_u8()?;
+    let missing = c.nullable(Cursor::u8)?;
     c.lit(b",\"job_id\":")?;
     let job_id = c.u64()?;
     c.lit(b",\"event_type\":")?;
@@ -173,7 +156,7 @@ pub fn job(value: &[u8], keep_strings: bool) -> Option<Record> {
     c.lit(b",\"user\":")?;
     let user = c.opt_str(keep_strings)?;
     c.lit(b",\"scheduling_class\":")?;
-    let scheduling_class = c.opt_u8()?;
+    let scheduling_class = c.nullable(Cursor::u8)?;
     c.lit(b",\"job_name\":")?;
     let job_name = c.opt_str(keep_strings)?;
     c.lit(b",\"logical_job_name\":")?;
@@ -198,29 +181,29 @@ pub fn task(value: &[u8], keep_strings: bool) -> Option<Record> {
     c.lit(b"{\"time\":")?;
     let time = c.u64()?;
     c.lit(b",\"missing_info\":")?;
-    let missing = c.opt_u8()?;
+    let missing = c.nullable(Cursor::u8)?;
     c.lit(b",\"job_id\":")?;
     let job_id = c.u64()?;
     c.lit(b",\"task_index\":")?;
     let task_index = c.u64()?;
     c.lit(b",\"machine_id\":")?;
-    let machine_id = c.opt_u64()?;
+    let machine_id = c.nullable(Cursor::u64)?;
     c.lit(b",\"event_type\":")?;
     let event_type = c.u8()?;
     c.lit(b",\"user\":")?;
     let user = c.opt_str(keep_strings)?;
     c.lit(b",\"scheduling_class\":")?;
-    let scheduling_class = c.opt_u8()?;
+    let scheduling_class = c.nullable(Cursor::u8)?;
     c.lit(b",\"priority\":")?;
     let priority = c.u8()?;
     c.lit(b",\"cpu_request\":")?;
-    let cpu_request = c.opt_f64()?;
+    let cpu_request = c.nullable(Cursor::f64)?;
     c.lit(b",\"memory_request\":")?;
-    let memory_request = c.opt_f64()?;
+    let memory_request = c.nullable(Cursor::f64)?;
     c.lit(b",\"disk_space_request\":")?;
-    let disk_space_request = c.opt_f64()?;
+    let disk_space_request = c.nullable(Cursor::f64)?;
     c.lit(b",\"different_machines_restriction\":")?;
-    let different_machines_restriction = c.opt_bool()?;
+    let different_machines_restriction = c.nullable(Cursor::bool)?;
     c.end()?;
     let (event_type, missing_info) = enums(event_type, missing)?;
     Some(Record::Task(TaskEvent {
@@ -255,15 +238,8 @@ mod tests {
 
     #[test]
     fn canonical_values_of_the_sample_take_the_fast_path_and_equal_serde() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
-        let src = crate::merge::TraceSource {
-            jobs: Some(dir.join("job_events")),
-            tasks: Some(dir.join("task_events")),
-            ..Default::default()
-        };
         let mut buf = Vec::new();
-        for e in src.open().unwrap().take(100_000) {
-            let r = e.unwrap().record;
+        for r in crate::wire::tests::sample_records(100_000) {
             crate::wire::encode_record(&r, &mut buf);
             let t = r.table();
             assert_eq!(fast(t, &buf, true).as_ref(), Some(&r));

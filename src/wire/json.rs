@@ -162,18 +162,14 @@ fn enums(
     Ok((et, mi))
 }
 
-/// A data record is a JSON object. serde's derived structs would also accept an array of the
-/// field values in order (found by fuzzing, `fuzz/`); the wire format has names, not positions.
 fn expect_object(table: crate::trace::Table, value: &[u8]) -> Result<(), DecodeError> {
-    match value.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => Ok(()),
-        _ => Err(DecodeError {
-            table: match table {
-                crate::trace::Table::Job => "job",
-                crate::trace::Table::Task => "task",
-            },
+    if super::is_json_object(value) {
+        Ok(())
+    } else {
+        Err(DecodeError {
+            table: table.name(),
             message: "not a JSON object".into(),
-        }),
+        })
     }
 }
 

@@ -77,6 +77,22 @@ pub fn replay(dirs: (&Path, &Path), jobs_topic: &str, tasks_topic: &str, extra: 
     run_ok(&args)
 }
 
+/// `tracepipe verify` of the topics against the trace folders; its stdout (it must succeed).
+pub fn verify(jobs: &std::path::Path, tasks: &std::path::Path, jt: &str, tt: &str) -> String {
+    let out = run_ok(&[
+        "verify",
+        "--jobs",
+        jobs.to_str().unwrap(),
+        "--tasks",
+        tasks.to_str().unwrap(),
+        "--job-topic",
+        jt,
+        "--task-topic",
+        tt,
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A record as a plain consumer sees it.
 #[derive(Debug, Clone)]
 pub struct Raw {

@@ -283,6 +283,56 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Both decoders read every finite request value back bit for bit. serde_json
+        /// needs its `float_roundtrip` feature for this: without it `1e-50` came back as
+        /// `9.999999999999999e-51` (found by the mutation test above in CI).
+        #[test]
+        fn request_values_round_trip_exactly_through_both_decoders(
+            bits in proptest::num::u64::ANY,
+        ) {
+            let x = f64::from_bits(bits).abs();
+            proptest::prop_assume!(x.is_finite());
+            for text in [format!("{x:e}"), format!("{x:?}"), ryu::Buffer::new().format_finite(x).to_string()] {
+                let v = format!(
+                    r#"{{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":{text},"memory_request":null,"disk_space_request":null,"different_machines_restriction":false}}"#
+                );
+                let get = |r: Record| match r {
+                    Record::Task(t) => t.cpu_request.map(f64::to_bits),
+                    Record::Job(_) => None,
+                };
+                proptest::prop_assert_eq!(task(v.as_bytes(), true).and_then(get), Some(x.to_bits()));
+                proptest::prop_assert_eq!(serde_decode(Table::Task, v.as_bytes()).ok().and_then(get), Some(x.to_bits()));
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_exponents_decode_exactly() {
+        for text in [
+            "1e-50",
+            "9.999999999999999e-51",
+            "2.2250738585072014e-308",
+            "5e-324",
+        ] {
+            let v = format!(
+                r#"{{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":{text},"memory_request":null,"disk_space_request":null,"different_machines_restriction":false}}"#
+            );
+            let want: f64 = text.parse().unwrap();
+            assert_eq!(
+                task(v.as_bytes(), true),
+                serde_decode(Table::Task, v.as_bytes()).ok(),
+                "{text}"
+            );
+            match task(v.as_bytes(), true) {
+                Some(Record::Task(t)) => {
+                    assert_eq!(t.cpu_request.map(f64::to_bits), Some(want.to_bits()))
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn anything_else_falls_back() {
         let good = br#"{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":0.5,"memory_request":null,"disk_space_request":1e-3,"different_machines_restriction":false}"#;

@@ -182,7 +182,7 @@ pub fn run<W: Write>(
 
     match opts.source {
         Source::Files(src) => {
-            for event in src.open()? {
+            for event in src.open_read_ahead()? {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }

@@ -265,3 +265,48 @@ fn resume_continues_after_the_last_seq_in_the_topics() {
     let v = verify(&sample_jobs(), &sample_tasks(), &jt, &tt);
     assert!(v.contains("OK: 541725 events"), "{v}");
 }
+
+/// Fresh consumers, one after another, each read a small pair of topics to the end. Each
+/// partition here fits in one fetch, so a consumer that loses its first fetch loses the
+/// partition's end mark and never ends (the idle timeout makes that an error). That happened
+/// in CI while the consumer assigned its partitions before splitting off their queues: the
+/// first fetch could land on the main queue, which is never read.
+#[test]
+fn every_fresh_consumer_reads_small_topics_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = dir.path().join("gen");
+    run_ok(&[
+        "generate",
+        "--out",
+        gen.to_str().unwrap(),
+        "--jobs",
+        "40",
+        "--parts",
+        "1",
+        "--duration",
+        "1h",
+        "--seed",
+        "5",
+    ]);
+    let (jobs, tasks) = (gen.join("job_events"), gen.join("task_events"));
+    let n = TraceSource {
+        jobs: Some(jobs.clone()),
+        tasks: Some(tasks.clone()),
+        ..Default::default()
+    }
+    .open()
+    .unwrap()
+    .count() as u64;
+    assert!(n > 100, "{n} events only");
+    let (jt, tt) = (unique("fresh-jobs"), unique("fresh-tasks"));
+    replay((&jobs, &tasks), &jt, &tt, &[]);
+    for i in 0..25 {
+        let mut opts = ConsumeOptions::new(settings(&jt, &tt));
+        opts.idle_timeout = Some(Duration::from_secs(20));
+        let seqs: Vec<u64> = OrderedConsumer::new(opts)
+            .unwrap()
+            .map(|e| e.unwrap_or_else(|e| panic!("consumer {i}: {e}")).seq)
+            .collect();
+        assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "consumer {i}");
+    }
+}

@@ -188,6 +188,8 @@ fn every_compression_codec_round_trips() {
     ]);
     let (jobs, tasks) = (gen.join("job_events"), gen.join("task_events"));
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
+        // Shown with the output of a failing step (run_ok panics without the codec).
+        eprintln!("codec {codec}");
         let (jt, tt) = (unique("codec-jobs"), unique("codec-tasks"));
         replay((&jobs, &tasks), &jt, &tt, &["--compression", codec]);
         let s = verify(&jobs, &tasks, &jt, &tt);

@@ -20,7 +20,7 @@ use crate::config::KafkaSettings;
 use crate::kafka::{self, KafkaSetupError};
 use crate::trace::{Record, Table};
 use crate::wire::{self, Mark, MarkKind};
-use native::{PartitionQueues, RawMessage};
+use native::{PartitionQueues, RawMessage, SplitError};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
@@ -288,19 +288,20 @@ impl<P: Payload> OrderedConsumer<P> {
                     .map_err(|e| ConsumeError::Client(e.to_string()))?;
             }
         }
-        consumer
-            .assign(&tpl)
-            .map_err(|e| ConsumeError::Client(format!("assigning partitions: {e}")))?;
-        let queues = PartitionQueues::split(
-            consumer.client().native_ptr(),
+        let queues = PartitionQueues::split_and_assign(
+            &consumer,
+            &tpl,
             parts
                 .iter()
                 .map(|p| (topics[p.table as usize].clone(), p.partition)),
         )
-        .map_err(|(topic, partition)| ConsumeError::Partition {
-            topic,
-            partition,
-            message: "cannot get its queue".into(),
+        .map_err(|e| match e {
+            SplitError::Queue { topic, partition } => ConsumeError::Partition {
+                topic,
+                partition,
+                message: "cannot get its queue".into(),
+            },
+            SplitError::Assign(e) => ConsumeError::Client(format!("assigning partitions: {e}")),
         })?;
         let consumer = Arc::new(consumer);
         let now = Instant::now();

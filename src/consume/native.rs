@@ -7,12 +7,22 @@
 //! [`RawMessage`].
 
 use rdkafka::bindings as rdsys;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::TopicPartitionList;
 use std::ffi::{CStr, CString};
 use std::time::Duration;
 
 /// Records taken from a partition queue per call.
 pub const BATCH: usize = 256;
+
+/// Why the partition queues could not be set up.
+#[derive(Debug)]
+pub enum SplitError {
+    Queue { topic: String, partition: i32 },
+    Assign(KafkaError),
+}
 
 /// The partition queues of a consumer, split off its main queue (like
 /// `split_partition_queue`), destroyed on drop. Must be dropped before the consumer.
@@ -24,9 +34,28 @@ pub struct PartitionQueues {
 unsafe impl Send for PartitionQueues {}
 
 impl PartitionQueues {
-    /// Splits off the queue of each (topic, partition), in order. The partitions must be
-    /// assigned already. `rk` must outlive the returned value.
-    pub fn split(
+    /// Splits off the queue of each (topic, partition), in order, and only then assigns
+    /// `tpl`. The order matters: librdkafka starts fetching as soon as a partition is
+    /// assigned, and until its queue is split off, fetched messages go to the consumer's
+    /// main queue, which is never read here. A small topic fits in one fetch, so a consumer
+    /// that assigned first could lose a whole partition, end marks included (seen in CI).
+    /// Splitting first marks each queue as forwarded by the application, and the assignment
+    /// then leaves it alone (`rd_kafka_toppar_op_fetch_start`, `RD_KAFKA_Q_F_FWD_APP`).
+    /// `consumer` must outlive the returned value.
+    pub fn split_and_assign(
+        consumer: &BaseConsumer,
+        tpl: &TopicPartitionList,
+        parts: impl IntoIterator<Item = (String, i32)>,
+    ) -> Result<PartitionQueues, SplitError> {
+        let queues = Self::split(consumer.client().native_ptr(), parts)
+            .map_err(|(topic, partition)| SplitError::Queue { topic, partition })?;
+        consumer.assign(tpl).map_err(SplitError::Assign)?;
+        Ok(queues)
+    }
+
+    /// Splits off the queue of each (topic, partition), in order (they need not be
+    /// assigned yet). `rk` must outlive the returned value.
+    fn split(
         rk: *mut rdsys::rd_kafka_t,
         parts: impl IntoIterator<Item = (String, i32)>,
     ) -> Result<PartitionQueues, (String, i32)> {

@@ -153,7 +153,7 @@ impl TraceSource {
     }
 
     /// Like [`TraceSource::open`], with each table read on its own thread. Worth it when a
-    /// core would otherwise idle: `aggregate --from-files` runs 1.6x faster. The replay
+    /// core would otherwise idle: `aggregate --from-files` runs 1.6-1.8x faster. The replay
     /// shares two cores with the broker and librdkafka, and there it only added CPU
     /// (BENCHMARKS.md).
     pub fn open_read_ahead(&self) -> Result<TraceStream, TraceError> {

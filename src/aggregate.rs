@@ -202,9 +202,7 @@ pub fn run<W: Write>(
                 .expect("spawning a thread");
             for batch in rx {
                 for ev in batch? {
-                    if ev.timestamp_ms.is_some() {
-                        last_ts = ev.timestamp_ms;
-                    }
+                    last_ts = ev.timestamp_ms.or(last_ts);
                     step(
                         &Event {
                             seq: ev.seq,

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod consume;
 pub mod generate;
+mod json_out;
 pub mod kafka;
 pub mod merge;
 pub mod metrics;

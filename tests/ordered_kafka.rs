@@ -274,21 +274,19 @@ fn resume_continues_after_the_last_seq_in_the_topics() {
 #[test]
 fn every_fresh_consumer_reads_small_topics_to_the_end() {
     let dir = tempfile::tempdir().unwrap();
-    let gen = dir.path().join("gen");
-    run_ok(&[
-        "generate",
-        "--out",
-        gen.to_str().unwrap(),
-        "--jobs",
-        "40",
-        "--parts",
-        "1",
-        "--duration",
-        "1h",
-        "--seed",
-        "5",
-    ]);
-    let (jobs, tasks) = (gen.join("job_events"), gen.join("task_events"));
+    let (jobs, tasks) = generate(
+        &dir.path().join("gen"),
+        &[
+            "--jobs",
+            "40",
+            "--parts",
+            "1",
+            "--duration",
+            "1h",
+            "--seed",
+            "5",
+        ],
+    );
     let n = TraceSource {
         jobs: Some(jobs.clone()),
         tasks: Some(tasks.clone()),

@@ -172,21 +172,19 @@ fn bad_row_stops_with_file_line_and_field_and_skip_counts() {
 #[test]
 fn every_compression_codec_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let gen = dir.path().join("gen");
-    run_ok(&[
-        "generate",
-        "--out",
-        gen.to_str().unwrap(),
-        "--jobs",
-        "40",
-        "--parts",
-        "2",
-        "--duration",
-        "1h",
-        "--seed",
-        "3",
-    ]);
-    let (jobs, tasks) = (gen.join("job_events"), gen.join("task_events"));
+    let (jobs, tasks) = generate(
+        &dir.path().join("gen"),
+        &[
+            "--jobs",
+            "40",
+            "--parts",
+            "2",
+            "--duration",
+            "1h",
+            "--seed",
+            "3",
+        ],
+    );
     for codec in ["none", "gzip", "snappy", "lz4", "zstd"] {
         // Shown with the output of a failing step (run_ok panics without the codec).
         eprintln!("codec {codec}");

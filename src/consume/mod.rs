@@ -20,7 +20,7 @@ use crate::config::KafkaSettings;
 use crate::kafka::{self, KafkaSetupError};
 use crate::trace::{Record, Table};
 use crate::wire::{self, Mark, MarkKind};
-use native::{PartitionQueues, RawMessage, SplitError};
+use native::{PartitionQueues, RawMessage};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
@@ -294,15 +294,7 @@ impl<P: Payload> OrderedConsumer<P> {
             parts
                 .iter()
                 .map(|p| (topics[p.table as usize].clone(), p.partition)),
-        )
-        .map_err(|e| match e {
-            SplitError::Queue { topic, partition } => ConsumeError::Partition {
-                topic,
-                partition,
-                message: "cannot get its queue".into(),
-            },
-            SplitError::Assign(e) => ConsumeError::Client(format!("assigning partitions: {e}")),
-        })?;
+        )?;
         let consumer = Arc::new(consumer);
         let now = Instant::now();
         Ok(OrderedConsumer {

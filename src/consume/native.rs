@@ -6,9 +6,9 @@
 //! under one lock. All unsafe code of the consumer is here, behind [`PartitionQueues`] and
 //! [`RawMessage`].
 
+use super::ConsumeError;
 use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::TopicPartitionList;
 use std::ffi::{CStr, CString};
@@ -16,13 +16,6 @@ use std::time::Duration;
 
 /// Records taken from a partition queue per call.
 pub const BATCH: usize = 256;
-
-/// Why the partition queues could not be set up.
-#[derive(Debug)]
-pub enum SplitError {
-    Queue { topic: String, partition: i32 },
-    Assign(KafkaError),
-}
 
 /// The partition queues of a consumer, split off its main queue (like
 /// `split_partition_queue`), destroyed on drop. Must be dropped before the consumer.
@@ -46,10 +39,18 @@ impl PartitionQueues {
         consumer: &BaseConsumer,
         tpl: &TopicPartitionList,
         parts: impl IntoIterator<Item = (String, i32)>,
-    ) -> Result<PartitionQueues, SplitError> {
-        let queues = Self::split(consumer.client().native_ptr(), parts)
-            .map_err(|(topic, partition)| SplitError::Queue { topic, partition })?;
-        consumer.assign(tpl).map_err(SplitError::Assign)?;
+    ) -> Result<PartitionQueues, ConsumeError> {
+        let queues =
+            Self::split(consumer.client().native_ptr(), parts).map_err(|(topic, partition)| {
+                ConsumeError::Partition {
+                    topic,
+                    partition,
+                    message: "cannot get its queue".into(),
+                }
+            })?;
+        consumer
+            .assign(tpl)
+            .map_err(|e| ConsumeError::Client(format!("assigning partitions: {e}")))?;
         Ok(queues)
     }
 

@@ -160,6 +160,16 @@ impl TraceSource {
         self.open_with(true)
     }
 
+    /// Both tables of the bundled sample.
+    #[cfg(test)]
+    pub(crate) fn sample() -> TraceSource {
+        TraceSource {
+            jobs: Some(crate::trace::sample_dir(Table::Job)),
+            tasks: Some(crate::trace::sample_dir(Table::Task)),
+            ..Default::default()
+        }
+    }
+
     fn open_with(&self, read_ahead: bool) -> Result<TraceStream, TraceError> {
         let open = |table, dir: &Option<std::path::PathBuf>| -> Result<_, TraceError> {
             let reader = dir
@@ -299,12 +309,7 @@ mod tests {
 
     #[test]
     fn sample_stream_is_ordered_and_numbered() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
-        let src = TraceSource {
-            jobs: Some(dir.join("job_events")),
-            tasks: Some(dir.join("task_events")),
-            ..Default::default()
-        };
+        let src = TraceSource::sample();
         let mut prev = (0u64, Table::Job);
         let mut n = 0u64;
         for e in src.open().unwrap() {
@@ -320,13 +325,10 @@ mod tests {
 
     #[test]
     fn read_ahead_stream_equals_the_direct_one() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
         let src = TraceSource {
-            jobs: Some(dir.join("job_events")),
-            tasks: Some(dir.join("task_events")),
             from: Some(600_000_000),
             to: Some(1_800_000_000),
-            ..Default::default()
+            ..TraceSource::sample()
         };
         let mut direct = src.open().unwrap();
         let mut ahead = src.open_read_ahead().unwrap();

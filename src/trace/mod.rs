@@ -10,3 +10,11 @@ pub use error::{RowError, SkipReason, TraceError};
 pub use read_ahead::ReadAhead;
 pub use reader::{discover_parts, OnError, Part, SkipCounts, TableReader};
 pub use record::*;
+
+/// The bundled sample's folder of `table` (`sample/job_events`, `sample/task_events`).
+#[cfg(test)]
+pub(crate) fn sample_dir(table: Table) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample")
+        .join(format!("{}_events", table.name()))
+}

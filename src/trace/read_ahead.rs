@@ -186,13 +186,7 @@ mod tests {
     use crate::trace::OnError;
 
     fn sample(table: Table) -> TableReader {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample");
-        TableReader::open(
-            table,
-            &dir.join(format!("{}_events", table.name())),
-            OnError::Fail,
-        )
-        .unwrap()
+        TableReader::open(table, &crate::trace::sample_dir(table), OnError::Fail).unwrap()
     }
 
     /// Same items, same order, same counters as the reader on the calling thread.

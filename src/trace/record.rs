@@ -223,6 +223,20 @@ impl Record {
             Record::Task(t) => t.event_type,
         }
     }
+
+    /// The record without its hash strings (user, job names): what the string-free decoder
+    /// ([`crate::wire::decode_record_without_strings`]) returns.
+    pub fn without_strings(mut self) -> Record {
+        match &mut self {
+            Record::Job(j) => {
+                j.user = None;
+                j.job_name = None;
+                j.logical_job_name = None;
+            }
+            Record::Task(t) => t.user = None,
+        }
+        self
+    }
 }
 
 /// Where a row came from: for error messages and for the merge's tie-break.

@@ -1,6 +1,7 @@
 //! What a closed window produces: one [`CellWindow`] and the [`MachineWindow`]s of the machines
 //! that had a task event in it, as structs (for the metrics stage) and as JSON Lines.
 
+use crate::json_out::JsonOut;
 use crate::trace::EventType;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::io::{self, Write};
@@ -123,23 +124,23 @@ impl ClosedWindow {
 pub fn write_json_lines<W: Write + ?Sized>(out: &mut W, closed: &ClosedWindow) -> io::Result<()> {
     let mut buf = Vec::with_capacity(512 + 360 * closed.machines.len().min(4096));
     let c = &closed.cell;
-    let mut o = Line(&mut buf);
+    let mut o = JsonOut(&mut buf);
     o.raw(r#"{"kind":"cell","window_start":"#);
     o.u64(c.window_start);
     o.raw(r#","window_end":"#);
     o.u64(c.window_end);
     o.raw(r#","task_events_by_type":"#);
-    o.counts(&c.task_events_by_type);
+    counts(&mut o, &c.task_events_by_type);
     o.raw(r#","job_events_by_type":"#);
-    o.counts(&c.job_events_by_type);
+    counts(&mut o, &c.job_events_by_type);
     o.raw(r#","running_tasks":"#);
     o.u64(c.running_tasks);
     o.raw(r#","pending_tasks":"#);
     o.u64(c.pending_tasks);
     o.raw(r#","allocated_cpu":"#);
-    o.f64(c.allocated_cpu);
+    o.f64_serde(c.allocated_cpu);
     o.raw(r#","allocated_memory":"#);
-    o.f64(c.allocated_memory);
+    o.f64_serde(c.allocated_memory);
     o.raw("}\n");
     for m in &closed.machines {
         o.raw(r#"{"kind":"machine","window_start":"#);
@@ -151,21 +152,21 @@ pub fn write_json_lines<W: Write + ?Sized>(out: &mut W, closed: &ClosedWindow) -
         o.raw(r#","task_events":"#);
         o.u64(m.task_events);
         o.raw(r#","cpu_request_sum":"#);
-        o.f64(m.cpu_request_sum);
+        o.f64_serde(m.cpu_request_sum);
         o.raw(r#","memory_request_sum":"#);
-        o.f64(m.memory_request_sum);
+        o.f64_serde(m.memory_request_sum);
         o.raw(r#","cpu_request_avg":"#);
-        o.opt_f64(m.cpu_request_avg);
+        o.opt_f64_serde(m.cpu_request_avg);
         o.raw(r#","memory_request_avg":"#);
-        o.opt_f64(m.memory_request_avg);
+        o.opt_f64_serde(m.memory_request_avg);
         o.raw(r#","allocated_cpu":"#);
-        o.f64(m.allocated_cpu);
+        o.f64_serde(m.allocated_cpu);
         o.raw(r#","allocated_memory":"#);
-        o.f64(m.allocated_memory);
+        o.f64_serde(m.allocated_memory);
         o.raw(r#","running_tasks":"#);
         o.u64(m.running_tasks);
         o.raw(r#","peak_allocated_cpu":"#);
-        o.f64(m.peak_allocated_cpu);
+        o.f64_serde(m.peak_allocated_cpu);
         o.raw(r#","evictions":"#);
         o.u64(m.evictions);
         o.raw(r#","failures":"#);
@@ -185,47 +186,19 @@ pub fn write_json_lines<W: Write + ?Sized>(out: &mut W, closed: &ClosedWindow) -
     out.write_all(&buf)
 }
 
-struct Line<'a>(&'a mut Vec<u8>);
-
-impl Line<'_> {
-    fn raw(&mut self, s: &str) {
-        self.0.extend_from_slice(s.as_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    }
-    /// serde_json's float format (the same zmij formatter; null when not finite).
-    fn f64(&mut self, v: f64) {
-        if v == 0.0 && v.is_sign_positive() {
-            // Most allocations and sums of idle machines: skip the formatter.
-            self.raw("0.0");
-        } else if v.is_finite() {
-            self.0
-                .extend_from_slice(zmij::Buffer::new().format_finite(v).as_bytes());
-        } else {
-            self.raw("null");
+/// The event counts as a JSON object, all 9 types in code order.
+fn counts(o: &mut JsonOut<'_>, c: &EventCounts) {
+    o.0.push(b'{');
+    for (i, (t, n)) in c.iter().enumerate() {
+        if i > 0 {
+            o.0.push(b',');
         }
+        o.0.push(b'"');
+        o.raw(t.name());
+        o.raw("\":");
+        o.u64(n);
     }
-    fn opt_f64(&mut self, v: Option<f64>) {
-        match v {
-            Some(v) => self.f64(v),
-            None => self.raw("null"),
-        }
-    }
-    fn counts(&mut self, c: &EventCounts) {
-        self.0.push(b'{');
-        for (i, (t, n)) in c.iter().enumerate() {
-            if i > 0 {
-                self.0.push(b',');
-            }
-            self.0.push(b'"');
-            self.raw(t.name());
-            self.raw("\":");
-            self.u64(n);
-        }
-        self.0.push(b'}');
-    }
+    o.0.push(b'}');
 }
 
 /// A JSON Lines sink for closed windows that counts what it wrote.

@@ -24,6 +24,12 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// The literal `key` (with its punctuation), then a value read by `value`.
+    fn field<T>(&mut self, key: &[u8], value: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        self.lit(key)?;
+        value(self)
+    }
+
     fn null(&mut self) -> bool {
         self.lit(b"null").is_some()
     }
@@ -142,25 +148,31 @@ fn enums(event_type: u8, missing: Option<u8>) -> Option<(EventType, Option<Missi
     Some((et, mi))
 }
 
+/// Decodes a record of `table` in canonical form; `None` for anything else.
+pub fn decode(table: crate::trace::Table, value: &[u8], keep_strings: bool) -> Option<Record> {
+    match table {
+        crate::trace::Table::Job => job(value, keep_strings),
+        crate::trace::Table::Task => task(value, keep_strings),
+    }
+}
+
+/// The three fields both tables start with: time, missing_info, job_id.
+fn head(c: &mut Cursor<'_>) -> Option<(u64, Option<u8>, u64)> {
+    let time = c.field(b"{\"time\":", Cursor::u64)?;
+    let missing = c.field(b",\"missing_info\":", |c| c.nullable(Cursor::u8))?;
+    let job_id = c.field(b",\"job_id\":", Cursor::u64)?;
+    Some((time, missing, job_id))
+}
+
 /// Decodes a job event in canonical form; strings only when `keep_strings`.
-pub fn job(value: &[u8], keep_strings: bool) -> Option<Record> {
+fn job(value: &[u8], keep_strings: bool) -> Option<Record> {
     let mut c = Cursor { b: value, i: 0 };
-    c.lit(b"{\"time\":")?;
-    let time = c.u64()?;
-    c.lit(b",\"missing_info\":")?;
-    let missing = c.nullable(Cursor::u8)?;
-    c.lit(b",\"job_id\":")?;
-    let job_id = c.u64()?;
-    c.lit(b",\"event_type\":")?;
-    let event_type = c.u8()?;
-    c.lit(b",\"user\":")?;
-    let user = c.opt_str(keep_strings)?;
-    c.lit(b",\"scheduling_class\":")?;
-    let scheduling_class = c.nullable(Cursor::u8)?;
-    c.lit(b",\"job_name\":")?;
-    let job_name = c.opt_str(keep_strings)?;
-    c.lit(b",\"logical_job_name\":")?;
-    let logical_job_name = c.opt_str(keep_strings)?;
+    let (time, missing, job_id) = head(&mut c)?;
+    let event_type = c.field(b",\"event_type\":", Cursor::u8)?;
+    let user = c.field(b",\"user\":", |c| c.opt_str(keep_strings))?;
+    let scheduling_class = c.field(b",\"scheduling_class\":", |c| c.nullable(Cursor::u8))?;
+    let job_name = c.field(b",\"job_name\":", |c| c.opt_str(keep_strings))?;
+    let logical_job_name = c.field(b",\"logical_job_name\":", |c| c.opt_str(keep_strings))?;
     c.end()?;
     let (event_type, missing_info) = enums(event_type, missing)?;
     Some(Record::Job(JobEvent {
@@ -176,34 +188,21 @@ pub fn job(value: &[u8], keep_strings: bool) -> Option<Record> {
 }
 
 /// Decodes a task event in canonical form; the user hash only when `keep_strings`.
-pub fn task(value: &[u8], keep_strings: bool) -> Option<Record> {
+fn task(value: &[u8], keep_strings: bool) -> Option<Record> {
     let mut c = Cursor { b: value, i: 0 };
-    c.lit(b"{\"time\":")?;
-    let time = c.u64()?;
-    c.lit(b",\"missing_info\":")?;
-    let missing = c.nullable(Cursor::u8)?;
-    c.lit(b",\"job_id\":")?;
-    let job_id = c.u64()?;
-    c.lit(b",\"task_index\":")?;
-    let task_index = c.u64()?;
-    c.lit(b",\"machine_id\":")?;
-    let machine_id = c.nullable(Cursor::u64)?;
-    c.lit(b",\"event_type\":")?;
-    let event_type = c.u8()?;
-    c.lit(b",\"user\":")?;
-    let user = c.opt_str(keep_strings)?;
-    c.lit(b",\"scheduling_class\":")?;
-    let scheduling_class = c.nullable(Cursor::u8)?;
-    c.lit(b",\"priority\":")?;
-    let priority = c.u8()?;
-    c.lit(b",\"cpu_request\":")?;
-    let cpu_request = c.nullable(Cursor::f64)?;
-    c.lit(b",\"memory_request\":")?;
-    let memory_request = c.nullable(Cursor::f64)?;
-    c.lit(b",\"disk_space_request\":")?;
-    let disk_space_request = c.nullable(Cursor::f64)?;
-    c.lit(b",\"different_machines_restriction\":")?;
-    let different_machines_restriction = c.nullable(Cursor::bool)?;
+    let (time, missing, job_id) = head(&mut c)?;
+    let task_index = c.field(b",\"task_index\":", Cursor::u64)?;
+    let machine_id = c.field(b",\"machine_id\":", |c| c.nullable(Cursor::u64))?;
+    let event_type = c.field(b",\"event_type\":", Cursor::u8)?;
+    let user = c.field(b",\"user\":", |c| c.opt_str(keep_strings))?;
+    let scheduling_class = c.field(b",\"scheduling_class\":", |c| c.nullable(Cursor::u8))?;
+    let priority = c.field(b",\"priority\":", Cursor::u8)?;
+    let cpu_request = c.field(b",\"cpu_request\":", |c| c.nullable(Cursor::f64))?;
+    let memory_request = c.field(b",\"memory_request\":", |c| c.nullable(Cursor::f64))?;
+    let disk_space_request = c.field(b",\"disk_space_request\":", |c| c.nullable(Cursor::f64))?;
+    let different_machines_restriction = c.field(b",\"different_machines_restriction\":", |c| {
+        c.nullable(Cursor::bool)
+    })?;
     c.end()?;
     let (event_type, missing_info) = enums(event_type, missing)?;
     Some(Record::Task(TaskEvent {
@@ -229,23 +228,16 @@ mod tests {
     use crate::trace::Table;
     use crate::wire::json::{serde_decode, serde_decode_lean};
 
-    fn fast(table: Table, v: &[u8], keep: bool) -> Option<Record> {
-        match table {
-            Table::Job => job(v, keep),
-            Table::Task => task(v, keep),
-        }
-    }
-
     #[test]
     fn canonical_values_of_the_sample_take_the_fast_path_and_equal_serde() {
         let mut buf = Vec::new();
         for r in crate::wire::tests::sample_records(100_000) {
             crate::wire::encode_record(&r, &mut buf);
             let t = r.table();
-            assert_eq!(fast(t, &buf, true).as_ref(), Some(&r));
-            assert_eq!(fast(t, &buf, true), Some(serde_decode(t, &buf).unwrap()));
+            assert_eq!(decode(t, &buf, true).as_ref(), Some(&r));
+            assert_eq!(decode(t, &buf, true), Some(serde_decode(t, &buf).unwrap()));
             assert_eq!(
-                fast(t, &buf, false),
+                decode(t, &buf, false),
                 Some(serde_decode_lean(t, &buf).unwrap())
             );
         }
@@ -276,7 +268,7 @@ mod tests {
                 _ => {}
             }
             let t = if job_row { Table::Job } else { Table::Task };
-            if let Some(r) = fast(t, &m, keep) {
+            if let Some(r) = decode(t, &m, keep) {
                 let full = if keep { serde_decode(t, &m) } else { serde_decode_lean(t, &m) };
                 proptest::prop_assert_eq!(Some(r), full.ok());
             }

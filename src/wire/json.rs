@@ -1,64 +1,20 @@
-//! JSON values of data records. Encoding is hand-written (itoa/ryu into a reused buffer):
+//! JSON values of data records. Encoding is hand-written ([`JsonOut`] into a reused buffer):
 //! it runs once per event on the replay's hot path.
 
+use crate::json_out::JsonOut;
 use crate::trace::{EventType, JobEvent, MissingInfo, Record, TaskEvent};
-
-struct Out<'a>(&'a mut Vec<u8>);
-
-impl Out<'_> {
-    fn raw(&mut self, s: &str) {
-        self.0.extend_from_slice(s.as_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0
-            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
-    }
-    fn opt_u64(&mut self, v: Option<u64>) {
-        match v {
-            Some(v) => self.u64(v),
-            None => self.raw("null"),
-        }
-    }
-    fn opt_f64(&mut self, v: Option<f64>) {
-        match v {
-            Some(v) => self
-                .0
-                .extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes()),
-            None => self.raw("null"),
-        }
-    }
-    /// Trace strings are base64 hashes; anything else is escaped properly.
-    fn opt_str(&mut self, v: &Option<String>) {
-        match v {
-            None => self.raw("null"),
-            Some(s)
-                if s.bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') =>
-            {
-                self.0.push(b'"');
-                self.raw(s);
-                self.0.push(b'"');
-            }
-            Some(s) => {
-                serde_json::to_writer(&mut *self.0, s).expect("writing to a Vec cannot fail");
-            }
-        }
-    }
-    fn missing(&mut self, v: Option<MissingInfo>) {
-        self.opt_u64(v.map(|m| u64::from(m.code())));
-    }
-}
 
 /// Writes the JSON value of `record` into `out` (cleared first).
 pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
     out.clear();
-    let mut o = Out(out);
+    let mut o = JsonOut(out);
+    let missing = |m: Option<MissingInfo>| m.map(|m| u64::from(m.code()));
     match record {
         Record::Job(j) => {
             o.raw("{\"time\":");
             o.u64(j.time);
             o.raw(",\"missing_info\":");
-            o.missing(j.missing_info);
+            o.opt_u64(missing(j.missing_info));
             o.raw(",\"job_id\":");
             o.u64(j.job_id);
             o.raw(",\"event_type\":");
@@ -77,7 +33,7 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
             o.raw("{\"time\":");
             o.u64(t.time);
             o.raw(",\"missing_info\":");
-            o.missing(t.missing_info);
+            o.opt_u64(missing(t.missing_info));
             o.raw(",\"job_id\":");
             o.u64(t.job_id);
             o.raw(",\"task_index\":");
@@ -93,17 +49,13 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
             o.raw(",\"priority\":");
             o.u64(t.priority.into());
             o.raw(",\"cpu_request\":");
-            o.opt_f64(t.cpu_request);
+            o.opt_f64_ryu(t.cpu_request);
             o.raw(",\"memory_request\":");
-            o.opt_f64(t.memory_request);
+            o.opt_f64_ryu(t.memory_request);
             o.raw(",\"disk_space_request\":");
-            o.opt_f64(t.disk_space_request);
+            o.opt_f64_ryu(t.disk_space_request);
             o.raw(",\"different_machines_restriction\":");
-            o.raw(match t.different_machines_restriction {
-                None => "null",
-                Some(true) => "true",
-                Some(false) => "false",
-            });
+            o.opt_bool(t.different_machines_restriction);
             o.raw("}");
         }
     }
@@ -175,12 +127,7 @@ fn expect_object(table: crate::trace::Table, value: &[u8]) -> Result<(), DecodeE
 
 /// Parses a data record's value back into a typed record of `table`.
 pub fn decode_record(table: crate::trace::Table, value: &[u8]) -> Result<Record, DecodeError> {
-    use crate::trace::Table;
-    let fast = match table {
-        Table::Job => super::fast::job(value, true),
-        Table::Task => super::fast::task(value, true),
-    };
-    fast.map_or_else(|| serde_decode(table, value), Ok)
+    super::fast::decode(table, value, true).map_or_else(|| serde_decode(table, value), Ok)
 }
 
 /// The general decoder: any valid JSON, with serde_json's error messages.
@@ -265,12 +212,7 @@ pub fn decode_record_without_strings(
     table: crate::trace::Table,
     value: &[u8],
 ) -> Result<Record, DecodeError> {
-    use crate::trace::Table;
-    let fast = match table {
-        Table::Job => super::fast::job(value, false),
-        Table::Task => super::fast::task(value, false),
-    };
-    fast.map_or_else(|| serde_decode_lean(table, value), Ok)
+    super::fast::decode(table, value, false).map_or_else(|| serde_decode_lean(table, value), Ok)
 }
 
 pub(super) fn serde_decode_lean(

@@ -166,6 +166,14 @@ pub fn read_all(topic: &str) -> Vec<Raw> {
     out
 }
 
+/// `tracepipe generate --out OUT ARGS...`; returns the job and task folders.
+pub fn generate(out: &Path, args: &[&str]) -> (PathBuf, PathBuf) {
+    let mut all = vec!["generate", "--out", out.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_ok(&all);
+    (out.join("job_events"), out.join("task_events"))
+}
+
 /// Writes a trace table folder with one part from CSV lines (gzip).
 pub fn write_part(dir: &Path, part: u32, lines: &[String]) {
     use std::io::Write;

@@ -22,7 +22,7 @@ pub enum AggregateError {
     Window(#[from] WindowError),
     #[error(transparent)]
     Metrics(#[from] MetricsError),
-    #[error("writing windows: {0}")]
+    #[error("writing windows")]
     Output(#[source] std::io::Error),
 }
 
@@ -53,6 +53,23 @@ pub struct AggregateSummary {
     pub live_tasks: usize,
     pub wall_seconds: f64,
     pub events_per_second: f64,
+}
+
+impl AggregateSummary {
+    /// The line printed at the end.
+    pub fn report(&self) -> String {
+        format!(
+            "aggregated {} events into {} windows ({} lines) in {:.2} s: {:.0} events/s; {} after-the-end events; {} machines, {} live tasks at the end",
+            self.events,
+            self.windows,
+            self.lines,
+            self.wall_seconds,
+            self.events_per_second,
+            self.after_end_events,
+            self.machines,
+            self.live_tasks
+        )
+    }
 }
 
 /// Release lag: now minus the replayer's send time of the last event.

@@ -1,8 +1,9 @@
 //! Settings: config file < environment < flags.
 //!
 //! The file format accepts the first implementation's `config.yaml` unchanged (every key is
-//! applied now; it ignored all but `bootstrap_servers`: defect 8) plus tracepipe's own keys.
-//! Unknown keys are errors, so a typo is not silently ignored.
+//! applied; the first implementation ignored all but `bootstrap_servers`) plus tracepipe's own
+//! keys. Unknown keys are errors, so a typo is not silently ignored. Flags and environment
+//! variables arrive as [`KafkaFlags`] (clap reads both, flags first) and win over the file.
 
 use rdkafka::ClientConfig;
 use serde::Deserialize;
@@ -11,14 +12,18 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("config file {path}: {source}")]
+    #[error("config file {path}")]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("config file {path}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_yaml::Error,
+    },
     #[error("{field}: {message}")]
     Invalid {
         field: &'static str,
@@ -78,17 +83,17 @@ impl FileConfig {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse {
+        Self::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.to_owned(),
-            message,
+            source,
         })
     }
 
-    pub fn parse(text: &str) -> Result<FileConfig, String> {
+    pub fn parse(text: &str) -> Result<FileConfig, serde_yaml::Error> {
         if text.trim().is_empty() {
             return Ok(FileConfig::default());
         }
-        serde_yaml::from_str(text).map_err(|e| e.to_string())
+        serde_yaml::from_str(text)
     }
 }
 
@@ -152,6 +157,54 @@ impl Security {
     }
 }
 
+/// Kafka settings given as flags or environment variables (`None`: not given, so the config
+/// file or the default applies). Every subcommand flattens this into its flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KafkaFlags {
+    /// Kafka bootstrap servers [default: 127.0.0.1:9092].
+    #[arg(long, env = "KAFKA_BOOTSTRAP")]
+    pub bootstrap: Option<String>,
+    /// Topic of job events [default: job-events].
+    #[arg(long, env = "TRACEPIPE_JOB_TOPIC")]
+    pub job_topic: Option<String>,
+    /// Topic of task events [default: task-events].
+    #[arg(long, env = "TRACEPIPE_TASK_TOPIC")]
+    pub task_topic: Option<String>,
+    /// Partitions of topics created by tracepipe [default: 12].
+    #[arg(long, env = "TRACEPIPE_PARTITIONS")]
+    pub partitions: Option<i32>,
+    /// Replication factor of topics created by tracepipe [default: 1].
+    #[arg(long, env = "TRACEPIPE_REPLICATION_FACTOR")]
+    pub replication_factor: Option<i16>,
+    /// Kafka security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
+    #[arg(long, env = "TRACEPIPE_SECURITY_PROTOCOL")]
+    pub security_protocol: Option<String>,
+    /// SASL mechanism (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN).
+    #[arg(long, env = "TRACEPIPE_SASL_MECHANISM")]
+    pub sasl_mechanism: Option<String>,
+    #[arg(long, env = "TRACEPIPE_SASL_USERNAME")]
+    pub sasl_username: Option<String>,
+    /// SASL password (prefer the environment variable; never printed).
+    #[arg(long, env = "TRACEPIPE_SASL_PASSWORD", hide_env_values = true)]
+    pub sasl_password: Option<String>,
+    /// CA certificate (PEM) to verify the brokers.
+    #[arg(long, env = "TRACEPIPE_SSL_CA_LOCATION")]
+    pub ssl_ca_location: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, env = "TRACEPIPE_SSL_CERTIFICATE_LOCATION")]
+    pub ssl_certificate_location: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(long, env = "TRACEPIPE_SSL_KEY_LOCATION")]
+    pub ssl_key_location: Option<PathBuf>,
+    #[arg(long, env = "TRACEPIPE_SSL_KEY_PASSWORD", hide_env_values = true)]
+    pub ssl_key_password: Option<String>,
+}
+
+/// The flag (or environment variable) if given, else the file's value, else the default.
+fn pick<T: Clone>(flag: &Option<T>, file: &Option<T>, default: T) -> T {
+    flag.clone().or_else(|| file.clone()).unwrap_or(default)
+}
+
 /// Where and how to reach Kafka, and which topics to use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaSettings {
@@ -177,6 +230,43 @@ impl Default for KafkaSettings {
 }
 
 impl KafkaSettings {
+    /// Resolves config file < environment < flags (`flags` holds both of the latter), then
+    /// validates.
+    pub fn resolve(file: &KafkaFile, flags: &KafkaFlags) -> Result<KafkaSettings, ConfigError> {
+        let topics = file.topics.clone().unwrap_or_default();
+        let d = KafkaSettings::default();
+        let or = |flag: &Option<String>, file: &Option<String>| flag.clone().or(file.clone());
+        let or_path =
+            |flag: &Option<PathBuf>, file: &Option<PathBuf>| flag.clone().or(file.clone());
+        let k = KafkaSettings {
+            bootstrap: pick(&flags.bootstrap, &file.bootstrap_servers, d.bootstrap),
+            job_topic: pick(&flags.job_topic, &topics.job_events, d.job_topic),
+            task_topic: pick(&flags.task_topic, &topics.task_events, d.task_topic),
+            partitions: pick(&flags.partitions, &file.partitions, d.partitions),
+            replication_factor: pick(
+                &flags.replication_factor,
+                &file.replication_factor,
+                d.replication_factor,
+            ),
+            security: Security {
+                protocol: or(&flags.security_protocol, &file.security_protocol),
+                sasl_mechanism: or(&flags.sasl_mechanism, &file.sasl_mechanism),
+                sasl_username: or(&flags.sasl_username, &file.sasl_username),
+                sasl_password: or(&flags.sasl_password, &file.sasl_password).map(Secret::new),
+                ssl_ca_location: or_path(&flags.ssl_ca_location, &file.ssl_ca_location),
+                ssl_certificate_location: or_path(
+                    &flags.ssl_certificate_location,
+                    &file.ssl_certificate_location,
+                ),
+                ssl_key_location: or_path(&flags.ssl_key_location, &file.ssl_key_location),
+                ssl_key_password: or(&flags.ssl_key_password, &file.ssl_key_password)
+                    .map(Secret::new),
+            },
+        };
+        k.validate()?;
+        Ok(k)
+    }
+
     /// Base client configuration shared by producers, consumers and the admin client.
     pub fn client_config(&self, client_id: &str) -> ClientConfig {
         let mut c = ClientConfig::new();
@@ -184,7 +274,16 @@ impl KafkaSettings {
             .set("client.id", client_id)
             // Fail fast on a wrong address or credentials instead of retrying for minutes.
             .set("socket.connection.setup.timeout.ms", "5000")
-            .set("log_level", "3");
+            // Errors only, summarised by `kafka::log`; everything when the raw log is asked
+            // for (`RUST_LOG=warn,librdkafka=debug`).
+            .set(
+                "log_level",
+                if log::log_enabled!(target: "librdkafka", log::Level::Debug) {
+                    "7"
+                } else {
+                    "3"
+                },
+            );
         self.security.apply(&mut c);
         c
     }
@@ -245,6 +344,23 @@ impl Default for ProducerTuning {
 }
 
 impl ProducerTuning {
+    /// Resolves file < flags for each key; the codec comes from the flags only.
+    pub fn resolve(
+        file: &KafkaFile,
+        batch_size: Option<u64>,
+        linger_ms: Option<u64>,
+        buffer_memory: Option<u64>,
+        compression: Option<String>,
+    ) -> ProducerTuning {
+        let d = ProducerTuning::default();
+        ProducerTuning {
+            batch_size: pick(&batch_size, &file.batch_size, d.batch_size),
+            linger_ms: pick(&linger_ms, &file.linger_ms, d.linger_ms),
+            buffer_memory: pick(&buffer_memory, &file.buffer_memory, d.buffer_memory),
+            compression: compression.unwrap_or(d.compression),
+        }
+    }
+
     pub fn apply(&self, c: &mut ClientConfig) {
         c.set("batch.size", self.batch_size.to_string())
             .set("linger.ms", self.linger_ms.to_string())
@@ -254,44 +370,6 @@ impl ProducerTuning {
             )
             .set("compression.type", &self.compression);
     }
-}
-
-/// Parses a duration: `90m`, `2h`, `1.5s`, `250ms`, `10us`, `3d`; a bare number is in
-/// `bare_unit_us` microseconds (1 for trace times, 1e6 for wall-clock seconds).
-pub fn parse_duration_us(s: &str, bare_unit_us: f64) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    // Whole microseconds stay exact (no trip through f64), up to u64::MAX.
-    if bare_unit_us == 1.0 && (unit.is_empty() || unit == "us") {
-        if let Ok(v) = num.parse::<u64>() {
-            return Ok(v);
-        }
-    }
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?} (examples: 90m, 2h, 30s, 1500000)"))?;
-    let scale = match unit {
-        "" => bare_unit_us,
-        "us" => 1.0,
-        "ms" => 1e3,
-        "s" => 1e6,
-        "m" | "min" => 60e6,
-        "h" => 3600e6,
-        "d" => 86400e6,
-        _ => {
-            return Err(format!(
-                "invalid duration unit {unit:?} in {s:?} (us, ms, s, m, h, d)"
-            ))
-        }
-    };
-    let us = value * scale;
-    if !us.is_finite() || us < 0.0 || us > u64::MAX as f64 {
-        return Err(format!("duration {s:?} out of range"));
-    }
-    Ok(us.round() as u64)
 }
 
 #[cfg(test)]
@@ -332,19 +410,42 @@ time_scaling_factor: 1000000
 
     #[test]
     fn rejects_unknown_keys() {
-        let err = FileConfig::parse("kafka:\n  linger: 5\n").unwrap_err();
+        let err = FileConfig::parse("kafka:\n  linger: 5\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `linger`"), "{err}");
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration_us("90m", 1.0).unwrap(), 5_400_000_000);
-        assert_eq!(parse_duration_us("1500000", 1.0).unwrap(), 1_500_000);
-        assert_eq!(parse_duration_us("2", 1e6).unwrap(), 2_000_000);
-        assert_eq!(parse_duration_us("250ms", 1.0).unwrap(), 250_000);
-        assert_eq!(parse_duration_us("1.5s", 1.0).unwrap(), 1_500_000);
-        assert!(parse_duration_us("5x", 1.0).is_err());
-        assert!(parse_duration_us("", 1.0).is_err());
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let file = FileConfig::parse(ORIGINAL).unwrap().kafka;
+        let k = KafkaSettings::resolve(&file, &KafkaFlags::default()).unwrap();
+        assert_eq!(k.bootstrap, "YOUR_KAFKA_BROKER_IP:9094");
+        assert_eq!(k.partitions, crate::wire::DEFAULT_PARTITIONS);
+        let flags = KafkaFlags {
+            bootstrap: Some("127.0.0.1:1".into()),
+            task_topic: Some("t".into()),
+            sasl_password: Some("p".into()),
+            ..KafkaFlags::default()
+        };
+        let k = KafkaSettings::resolve(&file, &flags).unwrap();
+        assert_eq!(k.bootstrap, "127.0.0.1:1");
+        assert_eq!(
+            (k.job_topic.as_str(), k.task_topic.as_str()),
+            ("job-events", "t")
+        );
+        assert_eq!(k.security.sasl_password, Some(Secret::new("p")));
+        let t = ProducerTuning::resolve(&file, None, Some(7), None, None);
+        assert_eq!(
+            (t.batch_size, t.linger_ms, t.buffer_memory),
+            (32768, 7, 67108864)
+        );
+        let same = KafkaFlags {
+            job_topic: Some("x".into()),
+            task_topic: Some("x".into()),
+            ..KafkaFlags::default()
+        };
+        assert!(KafkaSettings::resolve(&file, &same).is_err());
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! [`kafka`] hold the settings and client plumbing shared by the commands.
 
 pub mod aggregate;
-pub mod clock;
+pub(crate) mod clock;
 pub mod config;
 pub mod consume;
+pub mod duration;
 pub mod generate;
 mod json_out;
 pub mod kafka;

@@ -8,6 +8,7 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[allow(unsafe_code)]
 unsafe extern "C" {
     /// mimalloc's option setter (linked in by the allocator above).
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
@@ -17,22 +18,7 @@ unsafe extern "C" {
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 fn main() {
-    // Keep freed pages for a second before returning them to the OS: the consumer frees and
-    // reallocates fetch buffers continuously, and with the default 10 ms a third of its time
-    // went to page faults (ordered consume 4.4-5.0 s -> 3.5-3.7 s on the real traces).
-    // The environment variable MIMALLOC_PURGE_DELAY still wins when set.
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets a plain integer option of the allocator; no memory is touched.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
-    }
-    // No transparent huge pages: librdkafka's decompression buffers grow by realloc into
-    // fresh memory, and each first touch of a huge page zeroes 2 MiB of which little is
-    // used (1.1 GB zeroed for 3.47M consumed events; 0.5 s of system time).
-    // SAFETY: prctl with integer arguments only changes this process's THP policy.
-    #[cfg(target_os = "linux")]
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
+    tune_process();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     match cli::run() {
         Ok(code) => std::process::exit(code),
@@ -40,5 +26,26 @@ fn main() {
             eprintln!("error: {e:#}");
             std::process::exit(2);
         }
+    }
+}
+
+/// Allocator and memory settings measured to matter (BENCHMARKS.md).
+#[allow(unsafe_code)]
+fn tune_process() {
+    // Keep freed pages for a second before returning them to the OS: the consumer frees and
+    // reallocates fetch buffers continuously, and with the default 10 ms a third of its time
+    // went to page faults (BENCHMARKS.md).
+    // The environment variable MIMALLOC_PURGE_DELAY still wins when set.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets a plain integer option of the allocator; no memory is touched.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
+    }
+    // No transparent huge pages: librdkafka's decompression buffers grow by realloc into
+    // fresh memory, and each first touch of a huge page zeroes 2 MiB of which little is
+    // used (BENCHMARKS.md).
+    // SAFETY: prctl with integer arguments only changes this process's THP policy.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }

@@ -1,4 +1,4 @@
-//! Per-machine windows through Kafka and from the files (issue: windows and metrics).
+//! Per-machine windows through Kafka and from the files.
 
 mod common;
 use common::*;

@@ -1,4 +1,4 @@
-//! Exact global order for consumers, on the real broker (issue: global order).
+//! Exact global order for consumers, on the real broker.
 
 mod common;
 use common::*;

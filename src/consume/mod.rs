@@ -12,11 +12,15 @@
 //! this process and no refetch after a resume. Seqs at or below the last released one are
 //! duplicates (a restarted replay) and are dropped.
 
+mod lines;
 mod native;
-pub mod reorder;
+mod reorder;
 pub mod verify;
 
+pub use lines::{write_ordered, ConsumeSummary, EventLines, ReleaseLag};
+
 use crate::config::KafkaSettings;
+use crate::kafka::log::LogContext;
 use crate::kafka::{self, KafkaSetupError};
 use crate::trace::{Record, Table};
 use crate::wire::{self, Mark, MarkKind};
@@ -32,21 +36,41 @@ use std::time::{Duration, Instant};
 pub enum ConsumeError {
     #[error(transparent)]
     Setup(#[from] KafkaSetupError),
-    #[error("Kafka consumer: {0}")]
-    Client(String),
-    #[error("{topic}/{partition}: {message}")]
+    #[error("Kafka consumer: {doing}")]
+    Client {
+        doing: &'static str,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("{topic}/{partition}: cannot get its queue")]
+    Queue { topic: String, partition: i32 },
+    #[error("{topic}/{partition}: {doing}")]
     Partition {
         topic: String,
         partition: i32,
-        message: String,
+        doing: &'static str,
+        #[source]
+        source: Box<KafkaError>,
     },
-    #[error("{topic}/{partition} offset {offset}: {message}")]
+    #[error("{topic}/{partition}: {detail}")]
+    Fetch {
+        topic: String,
+        partition: i32,
+        /// librdkafka's description of this failure.
+        detail: String,
+        #[source]
+        code: RDKafkaErrorCode,
+    },
+    #[error("{topic}/{partition} offset {offset}")]
     Record {
         topic: String,
         partition: i32,
         offset: i64,
-        message: String,
+        #[source]
+        problem: RecordProblem,
     },
+    #[error("writing events")]
+    Output(#[source] std::io::Error),
     #[error("no progress for {seconds} s; waiting for seq {waiting_for:?}; partitions not yet past it: {lagging}")]
     Stalled {
         seconds: u64,
@@ -55,9 +79,31 @@ pub enum ConsumeError {
     },
 }
 
+/// What is wrong with a record the consumer read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordProblem {
+    #[error("unreadable progress mark")]
+    Mark,
+    #[error("data record without a valid `seq` header (not written by tracepipe replay?)")]
+    Seq,
+    #[error("data record without a valid `time` header")]
+    Time,
+    #[error(transparent)]
+    Value(#[from] wire::DecodeError),
+}
+
+impl ConsumeError {
+    fn client(doing: &'static str) -> impl FnOnce(KafkaError) -> ConsumeError {
+        move |source| ConsumeError::Client {
+            doing,
+            source: Box::new(source),
+        }
+    }
+}
+
 /// Prefetch per partition (KiB). Each partition that holds the release back must be
-/// refetched when its queue runs dry; 2 MiB makes that rare enough that ordered
-/// consumption of the real trace ran 2.9 s -> 2.4 s for 15 MB more RSS than 512 KiB.
+/// refetched when its queue runs dry; 2 MiB makes that rare enough to be faster than
+/// 512 KiB for a little more memory (BENCHMARKS.md).
 pub const DEFAULT_PREFETCH_KBYTES: u32 = 2048;
 
 /// Options of the ordered consumer.
@@ -91,12 +137,12 @@ impl ConsumeOptions {
 /// What the consumer keeps of a data record's value. It is made when the record is read,
 /// because librdkafka's message is released right after.
 pub trait Payload: Sized {
-    fn from_value(table: Table, value: &[u8]) -> Result<Self, String>;
+    fn from_value(table: Table, value: &[u8]) -> Result<Self, wire::DecodeError>;
 }
 
 /// The JSON value as written by the replayer (a copy).
 impl Payload for Vec<u8> {
-    fn from_value(_: Table, value: &[u8]) -> Result<Self, String> {
+    fn from_value(_: Table, value: &[u8]) -> Result<Self, wire::DecodeError> {
         Ok(value.to_vec())
     }
 }
@@ -107,10 +153,8 @@ impl Payload for Vec<u8> {
 pub struct LeanRecord(pub Record);
 
 impl Payload for LeanRecord {
-    fn from_value(table: Table, value: &[u8]) -> Result<Self, String> {
-        wire::decode_record_without_strings(table, value)
-            .map(LeanRecord)
-            .map_err(|e| e.to_string())
+    fn from_value(table: Table, value: &[u8]) -> Result<Self, wire::DecodeError> {
+        wire::decode_record_without_strings(table, value).map(LeanRecord)
     }
 }
 
@@ -155,31 +199,31 @@ fn decode<P: Payload>(
     partition: i32,
     msg: &RawMessage<'_>,
 ) -> Result<Incoming<P>, ConsumeError> {
-    let err = |message: String| ConsumeError::Record {
+    let err = |problem: RecordProblem| ConsumeError::Record {
         topic: topic.to_owned(),
         partition,
         offset: msg.offset(),
-        message,
+        problem,
     };
     if let Some(kind) = msg.header(wire::HEADER_MARK_C) {
         let mark = msg
             .payload()
             .and_then(Mark::decode)
             .filter(|m| MarkKind::parse(kind) == Some(m.kind))
-            .ok_or_else(|| err("unreadable progress mark".into()))?;
+            .ok_or_else(|| err(RecordProblem::Mark))?;
         return Ok(Incoming::Mark(mark));
     }
-    let seq = wire::header_u64(msg.header(wire::HEADER_SEQ_C)).ok_or_else(|| {
-        err("data record without a valid `seq` header (not written by tracepipe replay?)".into())
-    })?;
+    let seq =
+        wire::header_u64(msg.header(wire::HEADER_SEQ_C)).ok_or_else(|| err(RecordProblem::Seq))?;
     let time = wire::header_u64(msg.header(wire::HEADER_TIME_C))
-        .ok_or_else(|| err("data record without a valid `time` header".into()))?;
+        .ok_or_else(|| err(RecordProblem::Time))?;
     Ok(Incoming::Data(Buffered {
         seq,
         time,
         offset: msg.offset(),
         timestamp_ms: msg.timestamp_ms(),
-        value: P::from_value(table, msg.payload().unwrap_or_default()).map_err(err)?,
+        value: P::from_value(table, msg.payload().unwrap_or_default())
+            .map_err(|e| err(RecordProblem::Value(e)))?,
     }))
 }
 
@@ -196,9 +240,8 @@ struct PartState {
 
 /// Iterator over the events of both topics in exact global order.
 pub struct OrderedConsumer<P: Payload = Vec<u8>> {
-    /// One queue per entry of `parts`, same index. Declared before `consumer`: dropped first.
+    /// One queue per entry of `parts`, same index; holds the consumer.
     queues: PartitionQueues,
-    consumer: Arc<BaseConsumer>,
     /// Round-robin position among the partitions to wait on.
     rotation: usize,
     topics: [String; 2],
@@ -227,7 +270,7 @@ impl<P: Payload> OrderedConsumer<P> {
             .group
             .clone()
             .unwrap_or_else(|| format!("tracepipe-ordered-{}", std::process::id()));
-        let consumer: BaseConsumer = opts
+        let consumer: BaseConsumer<LogContext> = opts
             .kafka
             .client_config("tracepipe-consume")
             .set("group.id", &group)
@@ -245,8 +288,8 @@ impl<P: Payload> OrderedConsumer<P> {
             .set("fetch.wait.max.ms", "10")
             .set("fetch.max.bytes", "4194304")
             .set("max.partition.fetch.bytes", "524288")
-            .create()
-            .map_err(|e| ConsumeError::Client(e.to_string()))?;
+            .create_with_context(LogContext)
+            .map_err(ConsumeError::client("creating the consumer"))?;
         let (jobs, tasks) = kafka::existing_topics(consumer.client(), &opts.kafka)?;
         let topics = [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()];
         let mut tpl = TopicPartitionList::new();
@@ -270,11 +313,11 @@ impl<P: Payload> OrderedConsumer<P> {
         if opts.group.is_some() {
             let committed = consumer
                 .committed_offsets(tpl.clone(), kafka::CONNECT_TIMEOUT)
-                .map_err(|e| ConsumeError::Client(format!("reading committed offsets: {e}")))?;
+                .map_err(ConsumeError::client("reading committed offsets"))?;
             for (i, elem) in committed.elements().iter().enumerate() {
                 if let Offset::Offset(o) = elem.offset() {
                     tpl.set_partition_offset(elem.topic(), elem.partition(), Offset::Offset(o))
-                        .map_err(|e| ConsumeError::Client(e.to_string()))?;
+                        .map_err(ConsumeError::client("setting start offsets"))?;
                     parts[i].committed = Some(o);
                 }
                 if let Some(seq) = crate::trace::parse::parse_u64(elem.metadata().as_bytes()) {
@@ -285,20 +328,18 @@ impl<P: Payload> OrderedConsumer<P> {
         for elem in tpl.clone().elements() {
             if elem.offset() == Offset::Invalid {
                 tpl.set_partition_offset(elem.topic(), elem.partition(), Offset::Beginning)
-                    .map_err(|e| ConsumeError::Client(e.to_string()))?;
+                    .map_err(ConsumeError::client("setting start offsets"))?;
             }
         }
         let queues = PartitionQueues::split_and_assign(
-            &consumer,
+            Arc::new(consumer),
             &tpl,
             parts
                 .iter()
                 .map(|p| (topics[p.table as usize].clone(), p.partition)),
         )?;
-        let consumer = Arc::new(consumer);
         let now = Instant::now();
         Ok(OrderedConsumer {
-            consumer,
             queues,
             rotation: 0,
             topics,
@@ -369,12 +410,14 @@ impl<P: Payload> OrderedConsumer<P> {
             let topic = self.topic_of(i).to_owned();
             let p = &self.parts[i];
             let (_, high) = self
-                .consumer
+                .queues
+                .consumer()
                 .fetch_watermarks(&topic, p.partition, kafka::CONNECT_TIMEOUT)
-                .map_err(|e| ConsumeError::Partition {
+                .map_err(|source| ConsumeError::Partition {
                     topic: topic.clone(),
                     partition: p.partition,
-                    message: format!("reading its end offset: {e}"),
+                    doing: "reading its end offset",
+                    source: Box::new(source),
                 })?;
             if high > p.read_to {
                 self.reorder.reopen(i);
@@ -403,7 +446,7 @@ impl<P: Payload> OrderedConsumer<P> {
                     let mut e = tpl
                         .add_partition_offset(self.topic_of(i), p.partition, Offset::Offset(o))
                         .map(|_| tpl.find_partition(self.topic_of(i), p.partition))
-                        .map_err(|e| ConsumeError::Client(e.to_string()))?
+                        .map_err(ConsumeError::client("preparing the commit"))?
                         .expect("just added");
                     e.set_metadata(meta.clone());
                 }
@@ -413,9 +456,10 @@ impl<P: Payload> OrderedConsumer<P> {
         if tpl.count() == 0 {
             return Ok(());
         }
-        self.consumer
+        self.queues
+            .consumer()
             .commit(&tpl, mode)
-            .map_err(|e| ConsumeError::Client(format!("commit: {e}")))?;
+            .map_err(ConsumeError::client("committing offsets"))?;
         for p in &mut self.parts {
             p.committed = p.commit.or(p.committed);
         }
@@ -536,13 +580,14 @@ impl<P: Payload> OrderedConsumer<P> {
                 // librdkafka reconnects by itself after transport errors; only the idle
                 // timeout (if any) decides when waiting has become failure.
                 if is_transient(code) {
-                    log::warn!("Kafka consumer: {text}; retrying");
+                    crate::kafka::log::transient(&format!("{topic}/{}", part.partition), &text);
                     return Ok(());
                 }
-                return Err(ConsumeError::Partition {
+                return Err(ConsumeError::Fetch {
                     topic: topic.clone(),
                     partition: part.partition,
-                    message: text,
+                    detail: text,
+                    code,
                 });
             }
             part.read_to = msg.offset() + 1;
@@ -558,13 +603,16 @@ impl<P: Payload> OrderedConsumer<P> {
     }
 
     fn poll_main(&self) -> Result<(), ConsumeError> {
-        match self.consumer.poll(Duration::ZERO) {
+        match self.queues.consumer().poll(Duration::ZERO) {
             None | Some(Ok(_)) => Ok(()),
             Some(Err(KafkaError::MessageConsumption(code))) if is_transient(code) => {
-                log::warn!("Kafka consumer: {code}; retrying");
+                crate::kafka::log::transient("consumer", &code.to_string());
                 Ok(())
             }
-            Some(Err(e)) => Err(ConsumeError::Client(e.to_string())),
+            Some(Err(source)) => Err(ConsumeError::Client {
+                doing: "polling",
+                source: Box::new(source),
+            }),
         }
     }
 }

@@ -5,25 +5,31 @@
 //! was a fifth of the reader thread. `rd_kafka_consume_batch_queue` takes up to a batch
 //! under one lock. All unsafe code of the consumer is here, behind [`PartitionQueues`] and
 //! [`RawMessage`].
+#![allow(unsafe_code)]
 
 use super::ConsumeError;
+use crate::kafka::log::LogContext;
 use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::TopicPartitionList;
 use std::ffi::{CStr, CString};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Records taken from a partition queue per call.
 pub const BATCH: usize = 256;
 
 /// The partition queues of a consumer, split off its main queue (like
-/// `split_partition_queue`), destroyed on drop. Must be dropped before the consumer.
+/// `split_partition_queue`), destroyed on drop. They hold the consumer, so it outlives them.
 pub struct PartitionQueues {
     queues: Vec<*mut rdsys::rd_kafka_queue_t>,
+    /// Dropped after `queues` are destroyed (see `Drop`): the queue handles point into it.
+    consumer: Arc<BaseConsumer<LogContext>>,
 }
 
-// SAFETY: librdkafka queue handles may be used and destroyed from any thread.
+// SAFETY: librdkafka queue handles may be used and destroyed from any thread, and the
+// consumer they belong to is `Send + Sync`.
 unsafe impl Send for PartitionQueues {}
 
 impl PartitionQueues {
@@ -34,33 +40,39 @@ impl PartitionQueues {
     /// that assigned first could lose a whole partition, end marks included (seen in CI).
     /// Splitting first marks each queue as forwarded by the application, and the assignment
     /// then leaves it alone (`rd_kafka_toppar_op_fetch_start`, `RD_KAFKA_Q_F_FWD_APP`).
-    /// `consumer` must outlive the returned value.
     pub fn split_and_assign(
-        consumer: &BaseConsumer,
+        consumer: Arc<BaseConsumer<LogContext>>,
         tpl: &TopicPartitionList,
         parts: impl IntoIterator<Item = (String, i32)>,
     ) -> Result<PartitionQueues, ConsumeError> {
-        let queues =
-            Self::split(consumer.client().native_ptr(), parts).map_err(|(topic, partition)| {
-                ConsumeError::Partition {
-                    topic,
-                    partition,
-                    message: "cannot get its queue".into(),
-                }
-            })?;
-        consumer
+        let queues = Self::split(consumer, parts)
+            .map_err(|(topic, partition)| ConsumeError::Queue { topic, partition })?;
+        queues
+            .consumer
             .assign(tpl)
-            .map_err(|e| ConsumeError::Client(format!("assigning partitions: {e}")))?;
+            .map_err(|source| ConsumeError::Client {
+                doing: "assigning partitions",
+                source: Box::new(source),
+            })?;
         Ok(queues)
     }
 
+    /// The consumer the queues belong to.
+    pub fn consumer(&self) -> &BaseConsumer<LogContext> {
+        &self.consumer
+    }
+
     /// Splits off the queue of each (topic, partition), in order (they need not be
-    /// assigned yet). `rk` must outlive the returned value.
+    /// assigned yet).
     fn split(
-        rk: *mut rdsys::rd_kafka_t,
+        consumer: Arc<BaseConsumer<LogContext>>,
         parts: impl IntoIterator<Item = (String, i32)>,
     ) -> Result<PartitionQueues, (String, i32)> {
-        let mut out = PartitionQueues { queues: Vec::new() };
+        let rk = consumer.client().native_ptr();
+        let mut out = PartitionQueues {
+            queues: Vec::new(),
+            consumer,
+        };
         for (topic, partition) in parts {
             let name = CString::new(topic.clone()).map_err(|_| (topic.clone(), partition))?;
             // SAFETY: valid client handle and C string.
@@ -146,7 +158,7 @@ pub struct RawMessage<'a> {
 }
 
 impl RawMessage<'_> {
-    /// The error this message carries instead of data, if any.
+    /// The error this message carries instead of data (code and librdkafka's text), if any.
     pub fn error(&self) -> Option<(RDKafkaErrorCode, String)> {
         if self.m.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
             return None;

@@ -21,6 +21,14 @@ pub struct Divergence {
     pub got: String,
 }
 
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "DIVERGENCE at position {}", self.position)?;
+        writeln!(f, "  expected: {}", self.expected)?;
+        write!(f, "  got:      {}", self.got)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum VerifyOutcome {
     Ok { events: u64 },

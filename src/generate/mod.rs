@@ -37,9 +37,6 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-pub use format::Dec;
-pub use output::part_file_name;
-
 use crate::trace::Table;
 use std::path::{Path, PathBuf};
 
@@ -119,13 +116,29 @@ impl GenerateSummary {
     pub fn rows(&self) -> u64 {
         self.job_rows + self.task_rows
     }
+
+    /// The line printed at the end; `out` is the output folder.
+    pub fn report(&self, out: &Path) -> String {
+        format!(
+            "generated {} job rows and {} task rows ({} jobs, {} tasks) in {} parts per table under {}",
+            self.job_rows,
+            self.task_rows,
+            self.jobs,
+            self.tasks,
+            self.parts,
+            out.display()
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("invalid generate option: {0}")]
-    Invalid(String),
-    #[error("{path}: {source}")]
+    #[error("invalid generate option: {option} {message}")]
+    Invalid {
+        option: &'static str,
+        message: String,
+    },
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -146,45 +159,54 @@ impl GenerateError {
 
 impl GenerateOptions {
     pub fn validate(&self) -> Result<(), GenerateError> {
-        let bad = |m: String| Err(GenerateError::Invalid(m));
+        let bad = |option, message| Err(GenerateError::Invalid { option, message });
         if self.parts == 0 || self.parts > 99_999 {
-            return bad(format!("parts must be 1..=99999, got {}", self.parts));
+            return bad("parts", format!("must be 1..=99999, got {}", self.parts));
         }
         if self.duration_us < 1_000 || self.duration_us >= 1 << 62 {
-            return bad(format!(
-                "duration must be at least 1 ms and below 2^62 us, got {} us",
-                self.duration_us
-            ));
+            return bad(
+                "duration",
+                format!(
+                    "must be at least 1 ms and below 2^62 us, got {} us",
+                    self.duration_us
+                ),
+            );
         }
         if self.duration_us < u64::from(self.parts) {
-            return bad(format!(
-                "duration {} us is shorter than {} parts of 1 us",
-                self.duration_us, self.parts
-            ));
+            return bad(
+                "duration",
+                format!(
+                    "{} us is shorter than {} parts of 1 us",
+                    self.duration_us, self.parts
+                ),
+            );
         }
         if self.tasks_per_job == 0 || self.tasks_per_job > 1_000_000 {
-            return bad(format!(
-                "tasks per job must be 1..=1000000, got {}",
-                self.tasks_per_job
-            ));
+            return bad(
+                "tasks per job",
+                format!("must be 1..=1000000, got {}", self.tasks_per_job),
+            );
         }
         if self.machines == 0 || self.machines > 100_000_000 {
-            return bad(format!(
-                "machines must be 1..=100000000, got {}",
-                self.machines
-            ));
+            return bad(
+                "machines",
+                format!("must be 1..=100000000, got {}", self.machines),
+            );
         }
         if self.jobs > 1_000_000_000 {
-            return bad(format!("jobs must be at most 1e9, got {}", self.jobs));
+            return bad("jobs", format!("must be at most 1e9, got {}", self.jobs));
         }
         if !(0.0..=1.0).contains(&self.initial_fraction) {
-            return bad(format!(
-                "initial fraction must be in [0, 1], got {}",
-                self.initial_fraction
-            ));
+            return bad(
+                "initial fraction",
+                format!("must be in [0, 1], got {}", self.initial_fraction),
+            );
         }
         if self.gzip_level > 9 {
-            return bad(format!("gzip level must be 0..=9, got {}", self.gzip_level));
+            return bad(
+                "gzip level",
+                format!("must be 0..=9, got {}", self.gzip_level),
+            );
         }
         Ok(())
     }
@@ -213,9 +235,4 @@ pub fn generate_with_progress(
     let (mut summary, jobs_out, tasks_out) = sim.run()?;
     summary.bytes = jobs_out.finish()? + tasks_out.finish()?;
     Ok(summary)
-}
-
-/// Trace durations (`2h`, `90m`, plain microseconds): the crate-wide parser.
-pub fn parse_duration_us(s: &str) -> Result<u64, String> {
-    crate::config::parse_duration_us(s, 1.0)
 }

@@ -187,7 +187,7 @@ pub fn prepare_dir(dir: &Path, parts: u32) -> Result<(), GenerateError> {
         let entry = entry.map_err(|e| GenerateError::io(dir, e))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(n) = crate::trace::reader::part_number(name) {
+        if let Some(n) = crate::trace::part_number(name) {
             if n >= parts || name != part_file_name(n, parts) {
                 return Err(GenerateError::StaleParts { path: entry.path() });
             }

@@ -1,9 +1,11 @@
 //! Client plumbing shared by the replayer and the consumers: reaching the broker, creating
-//! topics, reading partition counts.
+//! topics, reading partition counts, and librdkafka's log ([`log`]).
+
+pub(crate) mod log;
 
 use crate::config::KafkaSettings;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
@@ -15,20 +17,55 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(8);
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSetupError {
-    #[error("cannot reach Kafka at {bootstrap} within {seconds} s: {message} (is the broker running? `make up` starts the local one)")]
+    #[error("cannot reach Kafka at {bootstrap} within {seconds} s (is the broker running? `make up` starts the local one)")]
     Unreachable {
         bootstrap: String,
         seconds: u64,
-        message: String,
+        #[source]
+        source: Box<KafkaError>,
     },
-    #[error("Kafka at {bootstrap}: authentication failed: {message} (check the SASL mechanism, username and password)")]
-    Authentication { bootstrap: String, message: String },
-    #[error("Kafka at {bootstrap}: TLS failed: {message} (check --ssl-ca-location and the broker's certificate)")]
-    Tls { bootstrap: String, message: String },
-    #[error("Kafka at {bootstrap}: {message}")]
-    Client { bootstrap: String, message: String },
-    #[error("topic {topic}: {message}")]
-    Topic { topic: String, message: String },
+    #[error("Kafka at {bootstrap}: authentication failed: {reason} (check the SASL mechanism, username and password)")]
+    Authentication {
+        bootstrap: String,
+        /// librdkafka's description.
+        reason: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("Kafka at {bootstrap}: TLS failed: {reason} (check --ssl-ca-location and the broker's certificate)")]
+    Tls {
+        bootstrap: String,
+        /// librdkafka's description.
+        reason: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("Kafka at {bootstrap}: creating the client")]
+    Client {
+        bootstrap: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("topic {topic}: {code}")]
+    TopicMetadata {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("topic {topic}: cannot create")]
+    Create {
+        topic: String,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("topic {topic}: cannot create: {code}")]
+    CreateRefused {
+        topic: String,
+        code: RDKafkaErrorCode,
+    },
+    #[error("topic {topic}: created but not visible in metadata")]
+    NotVisible { topic: String },
+    #[error("topic {topic}: does not exist (run `tracepipe replay` first)")]
+    Missing { topic: String },
 }
 
 /// Fetches metadata of `topic` (or the whole cluster) and returns its partition count
@@ -53,29 +90,20 @@ pub fn partition_count<C: ClientContext>(
             {
                 Ok(None)
             } else {
-                Err(KafkaSetupError::Topic {
+                Err(KafkaSetupError::TopicMetadata {
                     topic: topic.to_owned(),
-                    message: code.to_string(),
+                    code,
                 })
             }
         }
     }
 }
 
-fn unreachable(settings: &KafkaSettings, e: KafkaError) -> KafkaSetupError {
-    let message = match &e {
-        KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => {
-            "no answer (timed out)".to_string()
-        }
-        KafkaError::MetadataFetch(RDKafkaErrorCode::Authentication) => {
-            "authentication failed (check SASL username, password and mechanism)".to_string()
-        }
-        other => other.to_string(),
-    };
+fn unreachable(settings: &KafkaSettings, source: KafkaError) -> KafkaSetupError {
     KafkaSetupError::Unreachable {
         bootstrap: settings.bootstrap.clone(),
         seconds: CONNECT_TIMEOUT.as_secs(),
-        message,
+        source: Box::new(source),
     }
 }
 
@@ -83,20 +111,23 @@ fn unreachable(settings: &KafkaSettings, e: KafkaError) -> KafkaSetupError {
 /// (a metadata request itself only sees "broker transport failure" until it times out).
 #[derive(Default)]
 struct ProbeContext {
-    failure: Mutex<Option<(RDKafkaErrorCode, String)>>,
+    failure: Mutex<Option<(KafkaError, String)>>,
 }
 
 impl ClientContext for ProbeContext {
-    fn log(&self, _level: RDKafkaLogLevel, _fac: &str, _message: &str) {
-        // The same failures come as error events (below): no duplicate log lines.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        // Only the raw line: the same failures come as error events (below), and those end
+        // the probe with a clear error.
+        ::log::debug!(target: "librdkafka", "{level:?} {fac}: {message}");
     }
     fn error(&self, error: KafkaError, reason: &str) {
-        if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
+        ::log::debug!(target: "librdkafka", "error event {error}: {reason}");
+        if let Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL) =
             error.rdkafka_error_code()
         {
-            let mut f = self.failure.lock().unwrap();
+            let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
             if f.is_none() {
-                *f = Some((code, reason.to_owned()));
+                *f = Some((error, reason.to_owned()));
             }
         }
     }
@@ -114,9 +145,9 @@ pub fn check_connection(settings: &KafkaSettings) -> Result<(), KafkaSetupError>
     let probe: BaseProducer<ProbeContext> = settings
         .client_config("tracepipe-probe")
         .create_with_context(ProbeContext::default())
-        .map_err(|e| KafkaSetupError::Client {
+        .map_err(|source| KafkaSetupError::Client {
             bootstrap: settings.bootstrap.clone(),
-            message: e.to_string(),
+            source: Box::new(source),
         })?;
     let deadline = Instant::now() + CONNECT_TIMEOUT;
     loop {
@@ -125,13 +156,29 @@ pub fn check_connection(settings: &KafkaSettings) -> Result<(), KafkaSetupError>
             .min(Duration::from_millis(500));
         let result = probe.client().fetch_metadata(None, slice);
         probe.poll(Duration::ZERO); // delivers error events to the context
-        if let Some((code, message)) = probe.context().failure.lock().unwrap().take() {
+        let failure = probe
+            .context()
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((source, reason)) = failure {
             let bootstrap = settings.bootstrap.clone();
-            return Err(if code == RDKafkaErrorCode::SSL {
-                KafkaSetupError::Tls { bootstrap, message }
-            } else {
-                KafkaSetupError::Authentication { bootstrap, message }
-            });
+            return Err(
+                if source.rdkafka_error_code() == Some(RDKafkaErrorCode::SSL) {
+                    KafkaSetupError::Tls {
+                        bootstrap,
+                        reason,
+                        source: Box::new(source),
+                    }
+                } else {
+                    KafkaSetupError::Authentication {
+                        bootstrap,
+                        reason,
+                        source: Box::new(source),
+                    }
+                },
+            );
         }
         match result {
             Ok(_) => return Ok(()),
@@ -145,12 +192,12 @@ pub fn check_connection(settings: &KafkaSettings) -> Result<(), KafkaSetupError>
 /// partitions and replication factor) and returns their partition counts (job, task).
 pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupError> {
     check_connection(settings)?;
-    let admin: AdminClient<DefaultClientContext> = settings
+    let admin: AdminClient<log::LogContext> = settings
         .client_config("tracepipe-admin")
-        .create()
-        .map_err(|e| KafkaSetupError::Client {
+        .create_with_context(log::LogContext)
+        .map_err(|source| KafkaSetupError::Client {
             bootstrap: settings.bootstrap.clone(),
-            message: e.to_string(),
+            source: Box::new(source),
         })?;
     let client = admin.inner();
     let mut counts = [0i32; 2];
@@ -169,21 +216,16 @@ pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupE
         );
         let opts = AdminOptions::new().operation_timeout(Some(CONNECT_TIMEOUT));
         let results =
-            futures::executor::block_on(admin.create_topics([&new], &opts)).map_err(|e| {
-                KafkaSetupError::Topic {
+            futures::executor::block_on(admin.create_topics([&new], &opts)).map_err(|source| {
+                KafkaSetupError::Create {
                     topic: topic.clone(),
-                    message: e.to_string(),
+                    source: Box::new(source),
                 }
             })?;
         for r in results {
             match r {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => {
-                    return Err(KafkaSetupError::Topic {
-                        topic: name,
-                        message: format!("cannot create: {code}"),
-                    })
-                }
+                Err((topic, code)) => return Err(KafkaSetupError::CreateRefused { topic, code }),
             }
         }
         counts[i] = wait_for_topic(client, settings, topic)?;
@@ -203,9 +245,8 @@ pub fn existing_topics<C: ClientContext>(
         .enumerate()
     {
         counts[i] =
-            partition_count(client, settings, topic)?.ok_or_else(|| KafkaSetupError::Topic {
+            partition_count(client, settings, topic)?.ok_or_else(|| KafkaSetupError::Missing {
                 topic: topic.clone(),
-                message: "does not exist (run `tracepipe replay` first)".into(),
             })?;
     }
     Ok((counts[0], counts[1]))
@@ -225,9 +266,8 @@ fn wait_for_topic<C: ClientContext>(
             }
         }
         if Instant::now() > deadline {
-            return Err(KafkaSetupError::Topic {
+            return Err(KafkaSetupError::NotVisible {
                 topic: topic.to_owned(),
-                message: "created but not visible in metadata".into(),
             });
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -2,7 +2,7 @@
 //!
 //! Each table is already sorted by time (validated by the reader), so a two-way merge that
 //! prefers the job side on equal times gives the (time, table, part, line) order in constant
-//! memory. The first implementation loaded everything into a heap instead (defect 2).
+//! memory. The first implementation loaded everything into a heap instead.
 
 use crate::trace::{Event, OnError, ReadAhead, Record, SkipCounts, Table, TableReader, TraceError};
 use std::path::Path;
@@ -153,7 +153,7 @@ impl TraceSource {
     }
 
     /// Like [`TraceSource::open`], with each table read on its own thread. Worth it when a
-    /// core would otherwise idle: `aggregate --from-files` runs 1.6-1.8x faster. The replay
+    /// core would otherwise idle, as in `aggregate --from-files`. The replay
     /// shares two cores with the broker and librdkafka, and there it only added CPU
     /// (BENCHMARKS.md).
     pub fn open_read_ahead(&self) -> Result<TraceStream, TraceError> {

@@ -2,7 +2,7 @@
 //! Prometheus way for processes that live long enough to be scraped) and can also push to a
 //! Pushgateway for short runs.
 
-pub mod window_metrics;
+pub(crate) mod window_metrics;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::registry::Registry;
@@ -12,10 +12,20 @@ use std::thread::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("cannot serve metrics on {addr}: {message}")]
-    Bind { addr: String, message: String },
-    #[error("push to Pushgateway {url} failed: {message}")]
-    Push { url: String, message: String },
+    #[error("cannot serve metrics on {addr}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot serve metrics on {addr}: not an IP address")]
+    NotIp { addr: String },
+    #[error("push to Pushgateway {url} failed")]
+    Push {
+        url: String,
+        #[source]
+        source: Box<ureq::Error>,
+    },
 }
 
 /// A registry shared between the pipeline (which updates metrics) and the HTTP server.
@@ -38,16 +48,15 @@ pub struct MetricsServer {
 impl MetricsServer {
     /// Binds `addr` now (so a port in use is reported at start) and serves in a thread.
     pub fn start(addr: &str, registry: SharedRegistry) -> Result<MetricsServer, MetricsError> {
-        let server = tiny_http::Server::http(addr).map_err(|e| MetricsError::Bind {
+        let server = tiny_http::Server::http(addr).map_err(|source| MetricsError::Bind {
             addr: addr.to_owned(),
-            message: e.to_string(),
+            source,
         })?;
         let bound = server
             .server_addr()
             .to_ip()
-            .ok_or_else(|| MetricsError::Bind {
+            .ok_or_else(|| MetricsError::NotIp {
                 addr: addr.to_owned(),
-                message: "not an IP address".into(),
             })?;
         let server = Arc::new(server);
         let srv = Arc::clone(&server);
@@ -98,7 +107,8 @@ impl Drop for MetricsServer {
 
 /// Pushes the whole registry to a Pushgateway group `job` with PUT. The registry holds every
 /// machine ever seen, so replacing the group never erases a machine that was simply absent
-/// from the last window (the first implementation's defect 7).
+/// from the last window (the first implementation pushed only the last window's machines and
+/// so erased the others).
 pub fn push(url: &str, job: &str, registry: &Registry) -> Result<(), MetricsError> {
     let body = render(registry);
     // The Pushgateway speaks the classic text format; drop the OpenMetrics `# EOF` line and
@@ -116,6 +126,6 @@ pub fn push(url: &str, job: &str, registry: &Registry) -> Result<(), MetricsErro
         .map(|_| ())
         .map_err(|e| MetricsError::Push {
             url: target.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
         })
 }

@@ -14,6 +14,7 @@ use crate::trace::{is_after_end, SkipCounts, Table, TraceError};
 use crate::wire::{self, Mark, MarkKind};
 use producer::{Producer, Target};
 pub use progress::ProgressMode;
+use rdkafka::error::KafkaError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,21 +25,61 @@ pub enum ReplayError {
     Trace(#[from] TraceError),
     #[error(transparent)]
     Setup(#[from] KafkaSetupError),
-    #[error("Kafka producer: {0}")]
-    Producer(String),
-    #[error("{count} record(s) could not be delivered; first: topic {topic} partition {partition}: {message}")]
+    #[error("creating the Kafka client")]
+    Client(#[source] Box<KafkaError>),
+    #[error("producing to {topic}/{partition}")]
+    Produce {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("flushing the producer")]
+    Flush(#[source] Box<KafkaError>),
+    #[error(
+        "{count} record(s) could not be delivered; first: topic {topic} partition {partition}"
+    )]
     Delivery {
         count: u64,
         topic: String,
         partition: i32,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("--resume: {topic}/{partition}: {doing}")]
+    Resume {
+        topic: String,
+        partition: i32,
+        doing: &'static str,
+        #[source]
+        source: Box<KafkaError>,
+    },
+    #[error("--resume: {topic}/{partition}: timed out reading offset {offset}")]
+    ResumeTimeout {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    #[error("{option}: {message}")]
+    Invalid {
+        option: &'static str,
         message: String,
     },
-    #[error("--resume: {0}")]
-    Resume(String),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
     #[error("interrupted after {sent} events (resume with --resume)")]
     Interrupted { sent: u64 },
+}
+
+impl ReplayError {
+    fn resume(topic: &str, partition: i32, doing: &'static str, source: KafkaError) -> Self {
+        ReplayError::Resume {
+            topic: topic.to_owned(),
+            partition,
+            doing,
+            source: Box::new(source),
+        }
+    }
 }
 
 /// Everything `tracepipe replay` needs.
@@ -81,6 +122,26 @@ impl ReplayOptions {
             pushgateway: None,
         }
     }
+
+    /// Rejects settings that would make pacing meaningless, before anything is read or sent.
+    pub fn validate(&self) -> Result<(), ReplayError> {
+        let invalid = |option, message| Err(ReplayError::Invalid { option, message });
+        if let Some(s) = self.speed {
+            if !(s.is_finite() && s > 0.0) {
+                return invalid("--speed", format!("must be a positive number, got {s}"));
+            }
+        }
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0) {
+            return invalid(
+                "time_scaling_factor",
+                format!("must be positive, got {}", self.time_scale),
+            );
+        }
+        if self.watermark_interval.is_zero() {
+            return invalid("--watermark-interval", "must be positive".into());
+        }
+        Ok(())
+    }
 }
 
 /// What a replay did; printed at the end and written by `--summary-json`.
@@ -108,6 +169,39 @@ pub struct ReplaySummary {
 }
 
 impl ReplaySummary {
+    /// The lines printed at the end of a replay.
+    pub fn report(&self) -> String {
+        let mut out = format!(
+            "replayed {} events ({} to {}, {} to {}) in {:.2} s: {:.0} events/s; seq {}..{}; {} marks",
+            self.events,
+            self.job_events,
+            self.job_topic,
+            self.task_events,
+            self.task_topic,
+            self.wall_seconds,
+            self.events_per_second,
+            self.first_seq,
+            self.next_seq,
+            self.marks
+        );
+        if self.skipped_rows > 0 {
+            let reasons: Vec<String> = self
+                .skipped_by_reason
+                .iter()
+                .map(|(r, n)| format!("{r}: {n}"))
+                .collect();
+            out += &format!(
+                "\nskipped {} bad rows ({})",
+                self.skipped_rows,
+                reasons.join(", ")
+            );
+        }
+        if self.stopped_by_duration {
+            out += "\nstopped after the --duration limit";
+        }
+        out
+    }
+
     fn set_skipped(&mut self, skipped: &SkipCounts) {
         self.skipped_rows = skipped.total();
         self.skipped_by_reason = skipped.iter().map(|(r, n)| (r.to_string(), n)).collect();
@@ -124,6 +218,7 @@ struct PartState {
 
 /// Replays the trace. `stop` (e.g. set by Ctrl-C) ends it early without end marks.
 pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary, ReplayError> {
+    opts.validate()?;
     let started = Instant::now();
     let mut stream = opts.source.open()?;
     let producer = Producer::connect(opts)?;

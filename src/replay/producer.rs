@@ -10,6 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -29,10 +30,17 @@ pub struct Target {
 #[derive(Default)]
 pub struct DeliveryContext {
     failed: AtomicU64,
-    first_failure: Mutex<Option<(String, i32, String)>>,
+    first_failure: Mutex<Option<(String, i32, KafkaError)>>,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        kafka::log::on_log(level, fac, message);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        kafka::log::on_error(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
@@ -44,7 +52,7 @@ impl ProducerContext for DeliveryContext {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 let mut first = self.first_failure.lock().expect("lock");
                 if first.is_none() {
-                    *first = Some((msg.topic().to_owned(), msg.partition(), e.to_string()));
+                    *first = Some((msg.topic().to_owned(), msg.partition(), e.clone()));
                 }
             }
         }
@@ -74,7 +82,7 @@ impl Producer {
             .set("delivery.report.only.error", "false");
         let inner: BaseProducer<DeliveryContext> = cfg
             .create_with_context(DeliveryContext::default())
-            .map_err(|e| ReplayError::Producer(e.to_string()))?;
+            .map_err(|e| ReplayError::Client(Box::new(e)))?;
         Ok(Producer {
             inner,
             topics: [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()],
@@ -112,7 +120,13 @@ impl Producer {
                     record = r;
                     self.poll(Duration::from_millis(5))?;
                 }
-                Err((e, _)) => return Err(ReplayError::Producer(e.to_string())),
+                Err((source, _)) => {
+                    return Err(ReplayError::Produce {
+                        topic: self.topics[target.table].clone(),
+                        partition: target.partition,
+                        source: Box::new(source),
+                    })
+                }
             }
         }
     }
@@ -161,17 +175,17 @@ impl Producer {
         let ctx = self.inner.context();
         let failed = ctx.failed.load(Ordering::Relaxed);
         if failed > 0 {
-            let (topic, partition, message) = ctx
+            let (topic, partition, source) = ctx
                 .first_failure
                 .lock()
                 .expect("lock")
                 .clone()
-                .unwrap_or_default();
+                .expect("a failure count comes with its first failure");
             return Err(ReplayError::Delivery {
                 count: failed,
                 topic,
                 partition,
-                message,
+                source: Box::new(source),
             });
         }
         Ok(())
@@ -185,7 +199,7 @@ impl Producer {
                 Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {
                     self.check()?;
                 }
-                Err(e) => return Err(ReplayError::Producer(e.to_string())),
+                Err(e) => return Err(ReplayError::Flush(Box::new(e))),
             }
         }
         self.check()
@@ -316,19 +330,19 @@ impl ReplayMetrics {
 /// The seq after the last event already in the topics: the max over every partition of
 /// (last data seq + 1) and the marks' `next_seq`, read from the tail of each partition.
 pub fn find_resume_seq(settings: &KafkaSettings, partitions: [i32; 2]) -> Result<u64, ReplayError> {
-    let consumer: BaseConsumer = settings
+    let consumer: BaseConsumer<kafka::log::LogContext> = settings
         .client_config("tracepipe-resume")
         .set("enable.auto.commit", "false")
         .set("group.id", "tracepipe-resume")
-        .create()
-        .map_err(|e| ReplayError::Resume(e.to_string()))?;
+        .create_with_context(kafka::log::LogContext)
+        .map_err(|e| ReplayError::Client(Box::new(e)))?;
     let mut next = 0u64;
     let topics = [&settings.job_topic, &settings.task_topic];
     for (t, topic) in topics.iter().enumerate() {
         for p in 0..partitions[t] {
             let (low, high) = consumer
                 .fetch_watermarks(topic, p, kafka::CONNECT_TIMEOUT)
-                .map_err(|e| ReplayError::Resume(format!("{topic}/{p}: {e}")))?;
+                .map_err(|e| ReplayError::resume(topic, p, "reading its offsets", e))?;
             if high <= low {
                 continue;
             }
@@ -336,19 +350,21 @@ pub fn find_resume_seq(settings: &KafkaSettings, partitions: [i32; 2]) -> Result
             let start = (high - 64).max(low);
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(topic, p, Offset::Offset(start))
-                .map_err(|e| ReplayError::Resume(e.to_string()))?;
-            consumer
-                .assign(&tpl)
-                .map_err(|e| ReplayError::Resume(e.to_string()))?;
+                .and_then(|()| consumer.assign(&tpl))
+                .map_err(|e| ReplayError::resume(topic, p, "assigning it", e))?;
             let mut offset = start;
             while offset < high {
                 let msg = match consumer.poll(kafka::CONNECT_TIMEOUT) {
                     Some(Ok(m)) => m,
-                    Some(Err(e)) => return Err(ReplayError::Resume(format!("{topic}/{p}: {e}"))),
+                    Some(Err(e)) => {
+                        return Err(ReplayError::resume(topic, p, "reading its tail", e))
+                    }
                     None => {
-                        return Err(ReplayError::Resume(format!(
-                            "{topic}/{p}: timed out reading offset {offset}"
-                        )))
+                        return Err(ReplayError::ResumeTimeout {
+                            topic: topic.to_string(),
+                            partition: p,
+                            offset,
+                        })
                     }
                 };
                 offset = msg.offset() + 1;

@@ -83,7 +83,7 @@ impl fmt::Display for RowError {
 /// Errors of the trace reader. Every variant names the file; row errors name the line.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -1,13 +1,14 @@
 //! Stage 1: reading the trace files into typed, validated records.
 
-pub mod error;
+mod error;
 pub mod parse;
-pub mod read_ahead;
-pub mod reader;
-pub mod record;
+mod read_ahead;
+mod reader;
+mod record;
 
 pub use error::{RowError, SkipReason, TraceError};
 pub use read_ahead::ReadAhead;
+pub(crate) use reader::part_number;
 pub use reader::{discover_parts, OnError, Part, SkipCounts, TableReader};
 pub use record::*;
 

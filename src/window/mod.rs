@@ -2,7 +2,7 @@
 //!
 //! Pure logic (no I/O except the JSON Lines writer). The first implementation summed the
 //! request of every event under a fake machine 0, kept unbounded state and lost the window in
-//! its output (defects 4, 6, 7); this stage tracks what is really allocated on each machine
+//! its output (see docs/original-implementation.md); this stage tracks what is really allocated on each machine
 //! from the task life cycle, attributes nothing to an unknown machine, closes every window
 //! exactly once and keeps memory bounded by the live tasks and the machines.
 //!
@@ -97,7 +97,6 @@ mod tests;
 pub use aggregator::{
     Aggregator, Anomalies, CellState, MachineAllocation, WindowError, DEFAULT_WIDTH_US, ZERO_CLAMP,
 };
-pub use hash::{FxHashMap, FxHasher};
 pub use output::{
     write_json_lines, CellWindow, ClosedWindow, EventCounts, JsonLinesWriter, MachineWindow,
 };

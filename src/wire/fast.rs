@@ -86,9 +86,8 @@ impl<'a> Cursor<'a> {
                 return None;
             }
         }
-        // SAFETY: every byte from `start` to `self.i` was checked above to be an ASCII
-        // digit, sign, point or exponent letter, so the slice is valid UTF-8.
-        unsafe { std::str::from_utf8_unchecked(&self.b[start..self.i]) }
+        std::str::from_utf8(&self.b[start..self.i])
+            .ok()?
             .parse()
             .ok()
     }

@@ -89,7 +89,7 @@ impl Mark {
         if !is_json_object(value) {
             return None;
         }
-        let raw: Raw = serde_json::from_slice(value).ok()?;
+        let raw: Raw<'_> = serde_json::from_slice(value).ok()?;
         Some(Mark {
             kind: MarkKind::parse(raw.tracepipe_mark.as_bytes())?,
             time: raw.time,

@@ -1,0 +1,64 @@
+//! Command-line interface: one module per subcommand, each parsing its flags and making one
+//! call into the library. Settings resolve as config file < environment < flags: clap reads
+//! flags and environment variables (flags win), and the file fills what neither gave.
+
+mod aggregate;
+mod common;
+mod consume;
+mod generate;
+mod replay;
+mod verify;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "tracepipe",
+    version,
+    about = "Replay the Google 2011 cluster trace through Kafka in exact global time order"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay both tables into Kafka in global time order.
+    Replay(replay::ReplayArgs),
+    /// Read both topics and print the events in exact global order as JSON Lines.
+    Consume(consume::ConsumeArgs),
+    /// Check that the ordered stream in Kafka equals the merge of the trace files.
+    Verify(verify::VerifyArgs),
+    /// Per-machine tumbling windows from the ordered stream (Kafka or files), with metrics.
+    Aggregate(aggregate::AggregateArgs),
+    /// Write a synthetic trace in the exact file format (deterministic by --seed).
+    Generate(generate::GenerateArgs),
+}
+
+/// Parses the command line and runs the subcommand; the exit code on success.
+pub fn run() -> Result<i32> {
+    match Cli::parse().command {
+        Command::Replay(a) => replay::run(a),
+        Command::Consume(a) => consume::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Aggregate(a) => aggregate::run(a),
+        Command::Generate(a) => generate::run(a),
+    }
+}
+
+/// Set by the first Ctrl-C or SIGTERM; a second one exits at once.
+fn ctrl_c_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&stop);
+    // A handler that cannot be installed leaves the default (exit at once).
+    let _ = ctrlc::set_handler(move || {
+        if s.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    stop
+}

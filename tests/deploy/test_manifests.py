@@ -728,6 +728,15 @@ def test_monitoring_namespace_admits_exactly_its_clients():
         assert not admitted("monitoring", target, port, ns, peer), (target, port, ns, peer)
 
 
+def test_spark_namespace_admits_only_its_pods_and_prometheus():
+    driver = {"app.kubernetes.io/name": "tracepipe-spark", "app.kubernetes.io/component": "driver"}
+    assert admitted("spark", driver, 4040, "monitoring", PROMETHEUS)
+    assert admitted("spark", driver, 7078, "spark", {"app.kubernetes.io/component": "executor"})
+    for ns, peer in (("monitoring", GRAFANA_POD), ("monitoring", PUSHGATEWAY), ("default", ANY_POD),
+                     ("tracepipe", ANY_POD)):
+        assert not admitted("spark", driver, 4040, ns, peer), (ns, peer)
+
+
 def test_kafdrop_exposes_only_the_health_endpoint():
     dep = one("Deployment", "kafdrop", KAFKA_NS).body
     main = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "kafdrop")

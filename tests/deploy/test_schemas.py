@@ -2,8 +2,8 @@
 
 * Built-in kinds: strictly (unknown fields rejected) against the Kubernetes OpenAPI schemas
   that the `kubernetes-validate` package ships, for each Kubernetes minor in K8S_VERSIONS: the
-  versions GKE's release channels run the cluster on (deploy/terraform: release_channel, default
-  REGULAR; a GKE cluster is upgraded in place, so the next minor must accept the objects too).
+  GKE minors targeted (deploy/terraform: release_channel, default REGULAR; a GKE cluster is
+  upgraded in place along its channel, so the next minors must accept the objects too).
 * Custom resources, strictly against the CRD schema of the pinned operator version, wherever a
   package registry serves that CRD:
     - SparkApplication (spark-operator v2.3.0): the Go module github.com/kubeflow/spark-operator/v2

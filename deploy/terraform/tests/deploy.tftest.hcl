@@ -7,19 +7,6 @@
 # tests/deploy/test_terraform.py runs it whenever the pinned providers are installed.
 
 mock_provider "google" {
-  mock_resource "google_container_cluster" {
-    defaults = {
-      endpoint = "cluster.invalid"
-      master_auth = [{
-        client_certificate     = ""
-        client_key             = ""
-        cluster_ca_certificate = "Y2EtY2VydGlmaWNhdGU="
-        client_certificate_config = [{
-          issue_client_certificate = false
-        }]
-      }]
-    }
-  }
   mock_data "google_client_config" {
     defaults = {
       access_token = "mock-token"

@@ -8,6 +8,16 @@ locals {
   k8s_dir     = "${path.module}/../k8s"
   grafana_dir = "${path.module}/../grafana"
 
+  # ------------------------------------------------------------ Google Cloud
+  pods_range_name     = "${var.cluster_name}-pods"
+  services_range_name = "${var.cluster_name}-services"
+
+  # Kubernetes labels of the nodes. Keys under kubernetes.io/ or k8s.io/ (subdomains too)
+  # are reserved: GKE rejects the node pool (tests/deploy checks this map).
+  node_labels = {
+    "tracepipe.io/part-of" = "tracepipe"
+  }
+
   # ------------------------------------------------------------ namespaces
   # Names and labels of deploy/k8s/namespaces.yaml (one source of truth for the
   # Terraform and the kubectl paths).
@@ -34,8 +44,9 @@ locals {
   # Terraform reads the `resources:` list of each sub-kustomization (the same files
   # `kubectl apply -k` uses) and splits the files into documents, keyed
   # "Kind/namespace/name".
-  kafka_kustomization     = yamldecode(file("${local.k8s_dir}/kafka/kustomization.yaml"))
-  tracepipe_kustomization = yamldecode(file("${local.k8s_dir}/tracepipe/kustomization.yaml"))
+  kafka_kustomization      = yamldecode(file("${local.k8s_dir}/kafka/kustomization.yaml"))
+  tracepipe_kustomization  = yamldecode(file("${local.k8s_dir}/tracepipe/kustomization.yaml"))
+  monitoring_kustomization = yamldecode(file("${local.k8s_dir}/monitoring/kustomization.yaml"))
 
   kafka_documents = flatten([
     for f in local.kafka_kustomization.resources : [
@@ -51,10 +62,41 @@ locals {
     ]
   ])
 
+  monitoring_documents = flatten([
+    for f in local.monitoring_kustomization.resources : [
+      for doc in split("\n---\n", file("${local.k8s_dir}/monitoring/${f}")) : doc
+      if try(yamldecode(doc).kind, null) != null
+    ]
+  ])
+
+  monitoring_manifests = {
+    for doc in local.monitoring_documents :
+    "${yamldecode(doc).kind}/${try(yamldecode(doc).metadata.namespace, "-")}/${yamldecode(doc).metadata.name}" => doc
+  }
+
   kafka_manifests = {
     for doc in local.kafka_documents :
     "${yamldecode(doc).kind}/${try(yamldecode(doc).metadata.namespace, "-")}/${yamldecode(doc).metadata.name}" => doc
   }
+
+  # Three stages, so that `terraform destroy` takes them down in the reverse order, each
+  # waiting until its objects are gone (manifests.tf):
+  #   1. entities (KafkaTopic, KafkaUser): the Topic Operator must still run to delete the
+  #      topics and drop its `strimzi.io/topic-operator` finalizer;
+  #   2. cluster (Kafka, KafkaNodePool): the Cluster Operator must still run;
+  #   3. base (ConfigMap, NetworkPolicies, Kafdrop), then the operator's Helm release.
+  kafka_cluster_kinds = ["Kafka", "KafkaNodePool"]
+  kafka_entity_kinds  = ["KafkaTopic", "KafkaUser"]
+
+  kafka_manifest_stages = {
+    for key, doc in local.kafka_manifests : key => (
+      contains(local.kafka_entity_kinds, split("/", key)[0]) ? "entities" :
+      contains(local.kafka_cluster_kinds, split("/", key)[0]) ? "cluster" : "base"
+    )
+  }
+  kafka_base_manifests     = { for key, doc in local.kafka_manifests : key => doc if local.kafka_manifest_stages[key] == "base" }
+  kafka_cluster_manifests  = { for key, doc in local.kafka_manifests : key => doc if local.kafka_manifest_stages[key] == "cluster" }
+  kafka_entities_manifests = { for key, doc in local.kafka_manifests : key => doc if local.kafka_manifest_stages[key] == "entities" }
 
   tracepipe_replay_settings = {
     TRACE_PARTS  = tostring(var.trace_parts)
@@ -84,6 +126,10 @@ locals {
     # The operator watches its own namespace (kafka) only.
     watchAnyNamespace = false
     logLevel          = "INFO"
+    # Strimzi's generated NetworkPolicies open the metrics port (9404) and the Entity
+    # Operator's health ports to every source, and policies add up: no policy of ours could
+    # narrow them. The complete set is in k8s/kafka/networkpolicies.yaml instead.
+    generateNetworkPolicy = false
   }
 
   prometheus_values = {

@@ -1,6 +1,6 @@
 output "get_credentials_command" {
   description = "Configure kubectl for the cluster."
-  value       = "gcloud container clusters get-credentials ${google_container_cluster.this.name} --zone ${var.zone} --project ${var.project_id}"
+  value       = "gcloud container clusters get-credentials ${google_container_cluster.this.name} --zone ${var.zone} --project ${var.project_id}${var.enable_private_endpoint ? " --internal-ip" : ""}"
 }
 
 output "cluster_name" {

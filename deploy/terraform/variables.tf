@@ -63,12 +63,64 @@ variable "release_channel" {
 }
 
 variable "master_authorized_networks" {
-  description = "CIDR ranges allowed to reach the Kubernetes API (empty list: any address, still authenticated by Google IAM)."
+  description = "CIDR ranges allowed to reach the Kubernetes API endpoint (required, at least one; e.g. your workstation's address as a /32). Terraform itself talks to the API, so the machine running it must be inside one of them."
   type = list(object({
     cidr_block   = string
     display_name = string
   }))
-  default = []
+  # No default: an empty list would leave the endpoint open to every address.
+
+  validation {
+    condition     = length(var.master_authorized_networks) > 0
+    error_message = "master_authorized_networks must name at least one network: the control-plane endpoint is never left open to every address."
+  }
+
+  validation {
+    condition = alltrue([
+      for n in var.master_authorized_networks :
+      can(cidrhost(n.cidr_block, 0)) && try(tonumber(split("/", n.cidr_block)[1]) >= 8, false)
+    ])
+    error_message = "Each master_authorized_networks cidr_block must be an IPv4 CIDR of prefix length 8 or more (a /0 range is no restriction)."
+  }
+}
+
+variable "enable_private_endpoint" {
+  description = "Disable the control plane's public endpoint altogether (the API is then reachable only from the VPC: run Terraform and kubectl from a machine inside it, with master_authorized_networks naming internal ranges)."
+  type        = bool
+  default     = false
+}
+
+variable "subnet_cidr" {
+  description = "Primary range of the nodes' subnet (the cluster's own VPC; internal addresses only)."
+  type        = string
+  default     = "10.10.0.0/22"
+
+  validation {
+    condition     = can(cidrhost(var.subnet_cidr, 0))
+    error_message = "subnet_cidr must be an IPv4 CIDR."
+  }
+}
+
+variable "pods_cidr" {
+  description = "Secondary range of the subnet for Pod addresses."
+  type        = string
+  default     = "10.20.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.pods_cidr, 0))
+    error_message = "pods_cidr must be an IPv4 CIDR."
+  }
+}
+
+variable "services_cidr" {
+  description = "Secondary range of the subnet for Service addresses."
+  type        = string
+  default     = "10.30.0.0/20"
+
+  validation {
+    condition     = can(cidrhost(var.services_cidr, 0))
+    error_message = "services_cidr must be an IPv4 CIDR."
+  }
 }
 
 variable "deletion_protection" {

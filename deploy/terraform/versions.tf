@@ -1,10 +1,13 @@
+# The exact versions (and the checksums of their release packages) are pinned in
+# .terraform.lock.hcl, which is committed: `terraform init` installs those, and only
+# `terraform init -upgrade` moves them (then commit the updated lock file).
 terraform {
   required_version = ">= 1.5.0"
 
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "~> 7.0"
+      version = "~> 7.45"
     }
     kubernetes = {
       source  = "hashicorp/kubernetes"
@@ -12,7 +15,7 @@ terraform {
     }
     helm = {
       source  = "hashicorp/helm"
-      version = "~> 3.0"
+      version = "~> 3.1"
     }
     # kubectl_manifest applies the Strimzi custom resources without needing their
     # CRDs at plan time (the cluster does not exist yet on the first plan).

@@ -152,8 +152,8 @@ def test_k8s_namespaced_objects_declare_their_namespace():
 
 def test_kustomizations_list_every_file_and_only_what_terraform_understands():
     root = kustomization(K8S / "kustomization.yaml")
-    assert set(root["resources"]) == {"namespaces.yaml", "kafka", "tracepipe"}
-    for sub in ("kafka", "tracepipe"):
+    assert set(root["resources"]) == {"namespaces.yaml", "kafka", "monitoring", "tracepipe"}
+    for sub in ("kafka", "monitoring", "tracepipe"):
         k = kustomization(K8S / sub / "kustomization.yaml")
         # Terraform reads `resources` (and replaces the tracepipe image itself):
         # generators/patches would silently differ between the two paths.
@@ -265,7 +265,7 @@ def test_one_scram_user_per_client_with_least_privilege_acls():
         assert u["spec"]["authorization"]["type"] == "simple", name
     replay = users["tracepipe-replay"]
     for topic in TOPICS:
-        assert {"Write", "Describe", "Create"} <= acl_ops(replay, "topic", topic)
+        assert {"Write", "Describe"} <= acl_ops(replay, "topic", topic)
     for name in ("tracepipe-aggregate", "spark", "kafdrop"):
         for topic in TOPICS:
             ops = acl_ops(users[name], "topic", topic)
@@ -618,6 +618,177 @@ def test_kafka_networkpolicies_select_the_kafdrop_and_client_pods_that_exist():
         assert d.name == d.name.lower()
 
 
+def admitted(namespace: str, target_labels: dict, port: int, peer_ns: str, peer_labels: dict) -> bool:
+    """Would the NetworkPolicies of `namespace` admit a connection to a pod with `target_labels`
+    on `port` from a pod with `peer_labels` in `peer_ns`? (Kubernetes semantics: policies
+    selecting the pod add up; a pod selected by none is open.)"""
+    nps = [n.body["spec"] for n in objects("NetworkPolicy", namespace)]
+    selecting = [np for np in nps if "Ingress" in np.get("policyTypes", ["Ingress"])
+                 and labels_match((np["podSelector"] or {}).get("matchLabels") or {}, target_labels)]
+    if not selecting:
+        return True
+    for np in selecting:
+        for rule in np.get("ingress") or []:
+            ports = rule.get("ports")
+            if ports and not any(int(p["port"]) == port for p in ports):
+                continue
+            peers = rule.get("from")
+            if not peers:
+                return True
+            for peer in peers:
+                ns_sel = peer.get("namespaceSelector")
+                pod_sel = peer.get("podSelector")
+                if "ipBlock" in peer:
+                    continue
+                if ns_sel is None:
+                    ns_ok = peer_ns == namespace
+                else:
+                    ns_ok = labels_match(ns_sel.get("matchLabels") or {}, {"kubernetes.io/metadata.name": peer_ns})
+                pod_ok = pod_sel is None or labels_match(pod_sel.get("matchLabels") or {}, peer_labels)
+                if ns_ok and pod_ok:
+                    return True
+    return False
+
+
+# Pod labels as Strimzi 0.48 and the pinned charts set them (KafkaCluster/EntityOperator
+# models, the cluster operator Deployment of the strimzi-kafka-operator chart, the prometheus,
+# prometheus-pushgateway, kube-state-metrics and grafana charts).
+KAFKA_NODE = {"strimzi.io/cluster": CLUSTER, "strimzi.io/kind": "Kafka", "strimzi.io/name": f"{CLUSTER}-kafka",
+              "strimzi.io/pool-name": "dual-role"}
+ENTITY_OPERATOR = {"strimzi.io/cluster": CLUSTER, "strimzi.io/kind": "Kafka", "strimzi.io/name": f"{CLUSTER}-entity-operator"}
+CLUSTER_OPERATOR = {"name": "strimzi-cluster-operator", "strimzi.io/kind": "cluster-operator"}
+KAFDROP = {"app.kubernetes.io/name": "kafdrop", "app.kubernetes.io/part-of": "tracepipe"}
+PROMETHEUS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server",
+              "app.kubernetes.io/instance": "prometheus"}
+PUSHGATEWAY = {"app.kubernetes.io/name": "prometheus-pushgateway", "app.kubernetes.io/instance": "prometheus"}
+KSM = {"app.kubernetes.io/name": "kube-state-metrics", "app.kubernetes.io/instance": "prometheus"}
+GRAFANA_POD = {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": "grafana"}
+ANY_POD = {"app": "something-else"}
+
+
+def test_admitted_follows_networkpolicy_semantics():
+    # the checker itself: an unselected namespace is open, default-deny closes it
+    assert admitted("nonexistent", {}, 80, "default", {})
+    assert not admitted(KAFKA_NS, KAFDROP, 9000, "default", ANY_POD)
+
+
+def test_kafka_networkpolicies_are_the_complete_set():
+    """Strimzi's generated policies are off, so ours must admit what the operators need
+    (else the cluster stops working) and nothing more (else the policy says nothing)."""
+    need = [  # (port, peer namespace, peer labels) that must reach the Kafka nodes
+        (9090, KAFKA_NS, KAFKA_NODE), (9090, KAFKA_NS, CLUSTER_OPERATOR),
+        (9091, KAFKA_NS, KAFKA_NODE), (9091, KAFKA_NS, CLUSTER_OPERATOR), (9091, KAFKA_NS, ENTITY_OPERATOR),
+        (8443, KAFKA_NS, CLUSTER_OPERATOR),
+        (9093, "tracepipe", ANY_POD), (9093, "spark", ANY_POD), (9093, KAFKA_NS, KAFDROP),
+        (9404, "monitoring", PROMETHEUS),
+    ]
+    for port, ns, labels in need:
+        assert admitted(KAFKA_NS, KAFKA_NODE, port, ns, labels), (port, ns, labels)
+    deny = [
+        (9404, "monitoring", GRAFANA_POD), (9404, "default", ANY_POD), (9404, "tracepipe", ANY_POD),
+        (9404, KAFKA_NS, KAFDROP),
+        (9093, "default", ANY_POD), (9093, "monitoring", GRAFANA_POD),
+        (9090, KAFKA_NS, KAFDROP), (9091, KAFKA_NS, KAFDROP), (9091, "tracepipe", ANY_POD),
+        (8443, KAFKA_NS, ENTITY_OPERATOR), (8443, KAFKA_NS, KAFKA_NODE),
+    ]
+    for port, ns, labels in deny:
+        assert not admitted(KAFKA_NS, KAFKA_NODE, port, ns, labels), (port, ns, labels)
+    for target in (ENTITY_OPERATOR, CLUSTER_OPERATOR, KAFDROP):
+        for port in (8080, 8081, 9000, 9404):
+            assert not admitted(KAFKA_NS, target, port, "default", ANY_POD), (target, port)
+    # and Strimzi must not add its own policy on top (it opens 9404 to every source)
+    locals_tf = (DEPLOY / "terraform" / "locals.tf").read_text(encoding="utf-8")
+    assert re.search(r"generateNetworkPolicy\s*=\s*false", locals_tf)
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert "generateNetworkPolicy=false" in readme, "the kubectl path must install Strimzi the same way"
+
+
+def test_monitoring_namespace_admits_exactly_its_clients():
+    nps = objects("NetworkPolicy", "monitoring")
+    assert any(n.body["spec"]["podSelector"] == {} and not n.body["spec"].get("ingress") for n in nps), \
+        "no default-deny ingress policy in monitoring"
+    allow = [
+        (PROMETHEUS, 9090, "monitoring", GRAFANA_POD),
+        (PUSHGATEWAY, 9091, "spark", ANY_POD),
+        (PUSHGATEWAY, 9091, "tracepipe", ANY_POD),
+        (PUSHGATEWAY, 9091, "monitoring", PROMETHEUS),
+        (KSM, 8080, "monitoring", PROMETHEUS),
+    ]
+    for target, port, ns, peer in allow:
+        assert admitted("monitoring", target, port, ns, peer), (target, port, ns, peer)
+    deny = [
+        (PROMETHEUS, 9090, "default", ANY_POD), (PROMETHEUS, 9090, "spark", ANY_POD),
+        (PROMETHEUS, 9090, "kafka", KAFDROP), (PROMETHEUS, 9090, "monitoring", PUSHGATEWAY),
+        (PUSHGATEWAY, 9091, "default", ANY_POD), (PUSHGATEWAY, 9091, "kafka", KAFDROP),
+        (PUSHGATEWAY, 9091, "monitoring", GRAFANA_POD),
+        (KSM, 8080, "default", ANY_POD), (KSM, 8080, "monitoring", GRAFANA_POD),
+        (GRAFANA_POD, 3000, "default", ANY_POD), (GRAFANA_POD, 3000, "tracepipe", ANY_POD),
+    ]
+    for target, port, ns, peer in deny:
+        assert not admitted("monitoring", target, port, ns, peer), (target, port, ns, peer)
+
+
+def test_spark_namespace_admits_only_its_pods_and_prometheus():
+    driver = {"app.kubernetes.io/name": "tracepipe-spark", "app.kubernetes.io/component": "driver"}
+    assert admitted("spark", driver, 4040, "monitoring", PROMETHEUS)
+    assert admitted("spark", driver, 7078, "spark", {"app.kubernetes.io/component": "executor"})
+    for ns, peer in (("monitoring", GRAFANA_POD), ("monitoring", PUSHGATEWAY), ("default", ANY_POD),
+                     ("tracepipe", ANY_POD)):
+        assert not admitted("spark", driver, 4040, ns, peer), (ns, peer)
+
+
+def test_kafdrop_exposes_only_the_health_endpoint():
+    dep = one("Deployment", "kafdrop", KAFKA_NS).body
+    main = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == "kafdrop")
+    env = env_map(main)
+    # Kafdrop's application.yml sets management.endpoints.web.exposure.include: "*"
+    # (heapdump included: the heap holds the SASL password); the environment overrides it.
+    assert env.get("MANAGEMENT_ENDPOINTS_WEB_EXPOSURE_INCLUDE") == "health"
+    assert env.get("MANAGEMENT_ENDPOINTS_JMX_EXPOSURE_EXCLUDE") == "*"
+    assert "--management.endpoints.web.exposure.include" not in str(env.get("CMD_ARGS", ""))
+    assert main["readinessProbe"]["httpGet"]["path"] == "/actuator/health"
+
+
+def test_kafka_user_acls_are_what_kafka_4_needs():
+    users = {d.name: d.body for d in objects("KafkaUser", KAFKA_NS)}
+    replay = users["tracepipe-replay"]
+    for topic in TOPICS:
+        # topics are KafkaTopic resources: the replayer never needs to create them
+        assert "Create" not in acl_ops(replay, "topic", topic), topic
+    for name, u in users.items():
+        cluster_ops = acl_ops(u, "cluster")
+        # Kafka >= 3 idempotent producers need Write on the topic only
+        assert "IdempotentWrite" not in cluster_ops, name
+        assert cluster_ops <= {"Describe"}, f"{name}: cluster operations {cluster_ops}"
+        if name != "kafdrop":
+            assert not cluster_ops, f"{name}: cluster operations {cluster_ops}"
+
+
+def test_kafka_nodes_are_spread_over_vms():
+    for pool in objects("KafkaNodePool", KAFKA_NS):
+        pod = ((pool.body["spec"].get("template") or {}).get("pod") or {})
+        spread = [
+            c for c in pod.get("topologySpreadConstraints") or []
+            if c["topologyKey"] == "kubernetes.io/hostname" and c["whenUnsatisfiable"] == "DoNotSchedule"
+            and c["maxSkew"] == 1
+        ]
+        anti = [
+            t for t in ((pod.get("affinity") or {}).get("podAntiAffinity") or {}).get(
+                "requiredDuringSchedulingIgnoredDuringExecution") or []
+            if t["topologyKey"] == "kubernetes.io/hostname"
+        ]
+        assert spread or anti, f"{pool.where()}: Kafka nodes may all land on one VM"
+        pod_labels = {**KAFKA_NODE, "strimzi.io/pool-name": pool.name}
+        for c in spread:
+            assert labels_match(c["labelSelector"]["matchLabels"], pod_labels), c
+
+
+def test_readme_says_how_to_upgrade_strimzi_crds():
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    assert re.search(r"Helm (never|does not) (upgrade|update)s? CRDs", readme, re.I), "CRD upgrade note missing"
+    assert "strimzi-crds-" in readme and "kubectl replace" in readme
+
+
 def test_tracepipe_namespace_only_admits_prometheus_on_metrics_ports():
     nps = objects("NetworkPolicy", "tracepipe")
     assert any(n.body["spec"]["podSelector"] == {} and not n.body["spec"].get("ingress") for n in nps)
@@ -827,5 +998,7 @@ def test_no_project_ids_or_ip_addresses_in_deploy_files():
                 addr = ipaddress.ip_address(ip)
             except ValueError:
                 continue
-            assert ip in allowed or addr.is_reserved, f"{p}: IP address {ip}"
+            # Only internal ranges (the VPC's subnet defaults) and reserved addresses: never a
+            # public address of some real network.
+            assert ip in allowed or addr.is_reserved or (addr.is_private and not addr.is_global), f"{p}: IP address {ip}"
         assert not re.search(r"docker\.pkg\.dev/(?!\$\{|PROJECT|your-project-id|example)", code), p

@@ -6,13 +6,14 @@
   apply is compared with the YAML files it reads.
 * Static checks: every var./local./resource reference is declared, providers and
   charts are pinned, no environment-specific values.
-* `terraform validate` needs the providers from registry.terraform.io, which this
-  machine cannot reach (see TF_VALIDATE_SKIP); set TRACEPIPE_TF_VALIDATE=1 where
-  it is reachable.
+* `terraform validate` and `terraform test` (mocked providers) wherever the pinned
+  providers are installed (registry.terraform.io is unreachable from this project's
+  machines and CI; the tests skip and name the missing providers).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -23,19 +24,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_docs import GRAFANA, K8S, TERRAFORM, k8s_objects
+from deploy_docs import GRAFANA, K8S, REPO as REPO_ROOT, TERRAFORM, k8s_objects
 
 TERRAFORM_BIN = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(TERRAFORM_BIN is None, reason="terraform not installed")
-
-# `terraform init -backend=false` on the development machine (no registry access):
-TF_VALIDATE_SKIP = (
-    "terraform init cannot download the providers here: 'Failed to query available provider "
-    "packages: Could not retrieve the list of available versions for provider hashicorp/random: "
-    "could not connect to registry.terraform.io: failed to request discovery document: "
-    "Get \"https://registry.terraform.io/.well-known/terraform.json\": dial tcp: lookup "
-    "registry.terraform.io: no such host'. Set TRACEPIPE_TF_VALIDATE=1 where the registry is reachable."
-)
 
 TF_ENV = {
     **os.environ,
@@ -73,17 +65,115 @@ def test_terraform_fmt_check():
     assert r.returncode == 0, f"terraform fmt -check failed:\n{r.stdout}{r.stderr}"
 
 
-@needs_terraform
-@pytest.mark.skipif(os.environ.get("TRACEPIPE_TF_VALIDATE") != "1", reason=TF_VALIDATE_SKIP)
-def test_terraform_validate(tmp_path):
-    work = tmp_path / "terraform"
-    shutil.copytree(TERRAFORM, work, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
-    (tmp_path / "k8s").symlink_to(K8S)
-    (tmp_path / "grafana").symlink_to(GRAFANA)
-    r = run_tf(["init", "-backend=false", "-input=false"], cwd=work, timeout=600)
+# ------------------------------------------------------------------ validate and test (providers needed)
+#
+# `terraform validate` and `terraform test` (tests/*.tftest.hcl, every provider mocked) need the
+# provider plugins for their schemas. They come from registry.terraform.io, which this project's
+# machines and CI cannot reach; these tests run wherever the pinned versions (.terraform.lock.hcl)
+# are installed in a local plugin directory (Terraform's implicit mirrors such as
+# ~/.terraform.d/plugins, or TRACEPIPE_TF_PLUGIN_DIR), and otherwise skip naming what is missing.
+
+LOCK_FILE = TERRAFORM / ".terraform.lock.hcl"
+
+
+def locked_providers() -> dict[str, str]:
+    """source address -> version, from the committed lock file."""
+    text = LOCK_FILE.read_text(encoding="utf-8")
+    return dict(re.findall(r'provider "([^"]+)" \{\s*version\s*=\s*"([^"]+)"', text))
+
+
+def plugin_dirs() -> list[Path]:
+    home = Path.home()
+    data = Path(os.environ.get("XDG_DATA_HOME", home / ".local" / "share"))
+    dirs = [home / ".terraform.d" / "plugins", data / "terraform" / "plugins",
+            Path("/usr/local/share/terraform/plugins"), Path("/usr/share/terraform/plugins")]
+    if os.environ.get("TRACEPIPE_TF_PLUGIN_DIR"):
+        dirs.insert(0, Path(os.environ["TRACEPIPE_TF_PLUGIN_DIR"]))
+    return [d for d in dirs if d.is_dir()]
+
+
+def provider_installed(source: str, version: str) -> bool:
+    ptype = source.rsplit("/", 1)[1]
+    for d in plugin_dirs():
+        unpacked = d / source / version / "linux_amd64"
+        if any(unpacked.glob(f"terraform-provider-{ptype}*")):
+            return True
+        if (d / source / f"terraform-provider-{ptype}_{version}_linux_amd64.zip").exists():
+            return True
+    return False
+
+
+def missing_providers() -> list[str]:
+    return [f"{s} {v}" for s, v in locked_providers().items() if not provider_installed(s, v)]
+
+
+@pytest.fixture(scope="module")
+def tf_initialised(tmp_path_factory):
+    if TERRAFORM_BIN is None:
+        pytest.skip("terraform not installed")
+    missing = missing_providers()
+    if missing:
+        pytest.skip(
+            "terraform validate / terraform test need the pinned providers, not installed here: "
+            + ", ".join(missing)
+            + " (registry.terraform.io is unreachable from this machine and CI; see deploy/README.md, "
+            "'What was verified')"
+        )
+    tmp = tmp_path_factory.mktemp("tfinit")
+    work = tmp / "terraform"
+    # Without the lock file: plugins built from the providers' sources have other checksums than
+    # the registry's release packages it records. The versions are compared below instead.
+    shutil.copytree(TERRAFORM, work, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", ".terraform.lock.hcl"))
+    (tmp / "k8s").symlink_to(K8S)
+    (tmp / "grafana").symlink_to(GRAFANA)
+    args = ["init", "-backend=false", "-input=false", "-no-color"]
+    args += [f"-plugin-dir={d}" for d in plugin_dirs()]
+    r = run_tf(args, cwd=work, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
-    r = run_tf(["validate", "-no-color"], cwd=work)
+    installed = dict(re.findall(r'provider "([^"]+)" \{\s*version\s*=\s*"([^"]+)"',
+                                (work / ".terraform.lock.hcl").read_text(encoding="utf-8")))
+    assert installed == locked_providers(), f"installed {installed} != locked {locked_providers()}"
+    return work
+
+
+def test_terraform_validate(tf_initialised):
+    r = run_tf(["validate", "-no-color"], cwd=tf_initialised)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_terraform_test_with_mock_providers(tf_initialised):
+    """tests/deploy.tftest.hcl: node pool, network, control-plane endpoint, the Kafka deletion
+    stages and the rendered manifests, on the values Terraform would send."""
+    r = run_tf(["test", "-no-color"], cwd=tf_initialised, timeout=900)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    m = re.search(r"(\d+) passed, (\d+) failed", out)
+    assert m and int(m.group(2)) == 0 and int(m.group(1)) >= 9, out
+
+
+def test_lock_file_pins_every_provider():
+    versions = tf_files()["versions.tf"]
+    required = dict(re.findall(r'source\s*=\s*"([^"]+)"\s*version\s*=\s*"([^"]+)"', versions))
+    locked = locked_providers()
+    lock = LOCK_FILE.read_text(encoding="utf-8")
+    assert {f"registry.terraform.io/{s}" for s in required} == set(locked)
+    for source, constraint in required.items():
+        version = locked[f"registry.terraform.io/{source}"]
+        block = re.search(rf'provider "registry.terraform.io/{re.escape(source)}" \{{(.*?)\n\}}', lock, re.S).group(1)
+        assert f'constraints = "{constraint}"' in block, f"{source}: lock constraints differ from versions.tf"
+        # `~> X.Y` / `~> X.Y.Z`: same leading parts, not below the constraint
+        base = constraint.removeprefix("~>").strip().split(".")
+        have = version.split(".")
+        assert have[: len(base) - 1] == base[:-1] and [int(x) for x in have[: len(base)]] >= [int(x) for x in base], (
+            f"{source} {version} does not satisfy {constraint}")
+        zh = re.findall(r'"zh:([0-9a-f]+)"', block)
+        assert zh and all(len(h) == 64 for h in zh), f"{source}: no release checksums"
+    assert locked["registry.terraform.io/hashicorp/google"] == "7.45.0"
+    # committed, not ignored
+    ignore = (TERRAFORM / ".gitignore").read_text(encoding="utf-8")
+    assert ".terraform.lock.hcl" not in ignore
+    r = subprocess.run(["git", "check-ignore", "-q", str(LOCK_FILE)], cwd=REPO_ROOT, capture_output=True)
+    assert r.returncode == 1, "the lock file is git-ignored"
 
 
 # ------------------------------------------------------------------ locals evaluated by terraform
@@ -97,7 +187,17 @@ output "kafka_bootstrap" { value = local.kafka_bootstrap }
 output "grafana_values" { value = yamlencode(local.grafana_values) }
 output "prometheus_values" { value = yamlencode(local.prometheus_values) }
 output "strimzi_values" { value = yamlencode(local.strimzi_values) }
+output "kafka_manifest_stages" { value = local.kafka_manifest_stages }
+output "kafka_base_manifests" { value = local.kafka_base_manifests }
+output "kafka_cluster_manifests" { value = local.kafka_cluster_manifests }
+output "kafka_entities_manifests" { value = local.kafka_entities_manifests }
+output "monitoring_manifests" { value = local.monitoring_manifests }
+output "node_labels" { value = local.node_labels }
 """
+
+# A valid value for the required variable master_authorized_networks (a documentation range).
+AUTHORIZED = 'master_authorized_networks=[{cidr_block="192.0.2.0/24",display_name="test"}]'
+
 
 IMAGE = "europe-west1-docker.pkg.dev/example-project/tracepipe/tracepipe:9.9.9"
 
@@ -125,7 +225,7 @@ def tf_locals(tmp_path_factory):
     r = run_tf(
         ["apply", "-auto-approve", "-input=false", "-no-color", f"-state={state}",
          "-var", "project_id=example-project", "-var", f"tracepipe_image={IMAGE}",
-         "-var", "trace_parts=3", "-var", "replay_speed=120"],
+         "-var", "trace_parts=3", "-var", "replay_speed=120", "-var", AUTHORIZED],
         cwd=work,
     )
     assert r.returncode == 0, r.stdout + r.stderr
@@ -212,12 +312,74 @@ def test_prometheus_release_has_pushgateway_and_stays_internal(tf_locals):
         ["-var", "project_id=example-project", "-var", "tracepipe_image=registry.example/tracepipe"],
         ["-var", "project_id=Not_A_Project"],
         ["-var", "project_id=example-project", "-var", "trace_parts=0"],
+        # The control-plane endpoint is never left open to every address.
+        ["-var", "project_id=example-project", "-var", "master_authorized_networks=[]"],
+        ["-var", "project_id=example-project",
+         "-var", 'master_authorized_networks=[{cidr_block="0.0.0.0/0",display_name="all"}]'],
+        ["-var", "project_id=example-project",
+         "-var", 'master_authorized_networks=[{cidr_block="office",display_name="office"}]'],
     ],
 )
 def test_terraform_variable_validation_rejects(tf_locals, bad):
     _, work = tf_locals
+    if not any(a.startswith("master_authorized_networks=") for a in bad):
+        bad = [*bad, "-var", AUTHORIZED]
     r = run_tf(["plan", "-input=false", "-no-color", "-state=/nonexistent/none.tfstate", *bad], cwd=work)
     assert r.returncode != 0 and "Invalid value for variable" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_master_authorized_networks_is_required(tf_locals):
+    _, work = tf_locals
+    r = run_tf(["plan", "-input=false", "-no-color", "-state=/nonexistent/none.tfstate",
+                "-var", "project_id=example-project"], cwd=work)
+    assert r.returncode != 0 and "No value for required variable" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "master_authorized_networks" in r.stdout + r.stderr
+
+
+def test_terraform_applies_every_monitoring_object_unchanged(tf_locals):
+    out, _ = tf_locals
+    files = file_objects("monitoring")
+    applied = {k: yaml.safe_load(v) for k, v in out["monitoring_manifests"].items()}
+    assert files and applied == files
+
+
+def test_kafka_objects_are_staged_for_ordered_deletion(tf_locals):
+    """Topics and users, then the cluster, then the rest: each stage its own resource."""
+    out, _ = tf_locals
+    stages = out["kafka_manifest_stages"]
+    assert set(stages) == set(out["kafka_manifests"])
+    for key, stage in stages.items():
+        kind = key.split("/", 1)[0]
+        expected = {"KafkaTopic": "entities", "KafkaUser": "entities", "Kafka": "cluster",
+                    "KafkaNodePool": "cluster"}.get(kind, "base")
+        assert stage == expected, key
+    parts = [out["kafka_base_manifests"], out["kafka_cluster_manifests"], out["kafka_entities_manifests"]]
+    assert sum(len(p) for p in parts) == len(out["kafka_manifests"])
+    assert {k for p in parts for k in p} == set(out["kafka_manifests"])
+    assert any(k.startswith("KafkaTopic/") for k in out["kafka_entities_manifests"])
+    assert any(k.startswith("Kafka/") for k in out["kafka_cluster_manifests"])
+
+
+def reserved_label_key(key: str) -> bool:
+    """GKE and the kubelet refuse node labels under kubernetes.io/ and k8s.io/ (subdomains too)."""
+    prefix = key.split("/", 1)[0] if "/" in key else ""
+    return any(prefix == d or prefix.endswith("." + d) for d in ("kubernetes.io", "k8s.io"))
+
+
+def test_reserved_label_key_recognises_the_prefixes():
+    assert reserved_label_key("app.kubernetes.io/part-of")
+    assert reserved_label_key("kubernetes.io/hostname")
+    assert reserved_label_key("node.k8s.io/x")
+    assert not reserved_label_key("tracepipe.io/part-of")
+    assert not reserved_label_key("part-of")
+    assert not reserved_label_key("notkubernetes.io/x")
+
+
+def test_node_labels_have_no_reserved_prefix(tf_locals):
+    out, _ = tf_locals
+    assert out["node_labels"]
+    for key in out["node_labels"]:
+        assert not reserved_label_key(key), f"node label {key}: GKE rejects the node pool"
 
 
 # ------------------------------------------------------------------ static checks
@@ -297,5 +459,145 @@ def test_no_public_exposure_or_hard_coded_environment_in_terraform():
         code = strip_comments(text)
         assert "LoadBalancer" not in code and "NodePort" not in code, name
         assert not re.search(r'project\s*=\s*"[a-z][a-z0-9-]+"', code), f"{name}: hard-coded project"
-        assert not re.search(r"\b\d{1,3}(\.\d{1,3}){3}\b", code), f"{name}: IP address"
+        for ip in re.findall(r"\b\d{1,3}(?:\.\d{1,3}){3}\b", code):
+            # RFC 1918 defaults of the VPC's ranges only; never a public address.
+            assert ipaddress.ip_address(ip).is_private, f"{name}: IP address {ip}"
         assert not re.search(r'"[\w.-]+(/[\w.-]+)+:latest"', code), f"{name}: image :latest"
+
+
+# ------------------------------------------------------------------ static checks of the resources
+#
+# These read the .tf files without providers (they run everywhere); the same properties are
+# asserted on the planned values by tests/*.tftest.hcl (test_terraform_test_with_mock_providers)
+# where the providers are installed.
+
+
+def hcl_block(text: str, header: str) -> str:
+    """The body of the first block whose header matches `header` (a regex), braces balanced."""
+    code = strip_comments(text)
+    m = re.search(header + r"\s*\{", code)
+    assert m, f"no block {header!r}"
+    depth, i = 1, m.end()
+    in_str = False
+    while depth:
+        c = code[i]
+        if in_str:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+        i += 1
+    return code[m.end():i - 1]
+
+
+def resource(kind: str, name: str) -> str:
+    files = tf_files()
+    for text in files.values():
+        if f'resource "{kind}" "{name}"' in text:
+            return hcl_block(text, rf'resource "{kind}" "{name}"')
+    raise AssertionError(f"resource {kind}.{name} not found")
+
+
+def depends_on(body: str) -> set[str]:
+    m = re.search(r"depends_on\s*=\s*\[(.*?)\]", body, re.S)
+    return set(re.findall(r"[\w.]+", m.group(1))) if m else set()
+
+
+def test_node_pool_labels_come_from_the_checked_map():
+    pool = resource("google_container_node_pool", "default")
+    node_config = hcl_block(pool, r"node_config")
+    assert re.search(r"labels\s*=\s*local\.node_labels\b", node_config), node_config
+    for text in tf_files().values():
+        for key in re.findall(r'"([\w.-]+/[\w.-]+)"\s*=', strip_comments(text)):
+            if "kubernetes.io" in key or "k8s.io" in key:
+                # allowed on Kubernetes objects (namespaces, Secrets), never on nodes
+                assert "node_config" not in text or key not in node_config, key
+
+
+def test_resource_manager_api_is_enabled_before_iam():
+    gcp = tf_files()["gcp.tf"]
+    apis = hcl_block(gcp, r"locals")
+    for api in ("cloudresourcemanager.googleapis.com", "container.googleapis.com", "compute.googleapis.com",
+                "iam.googleapis.com", "artifactregistry.googleapis.com"):
+        assert f'"{api}"' in apis, api
+    iam = [m for m in re.findall(r'resource "(google_[\w]*iam_member)" "(\w+)"', gcp)]
+    assert iam
+    for kind, name in iam:
+        body = resource(kind, name)
+        deps = depends_on(body)
+        # directly, or through the registry repository which depends on the APIs
+        assert "google_project_service.apis" in deps or "google_artifact_registry_repository" in body, f"{kind}.{name}"
+
+
+def test_nodes_are_private_on_their_own_network_with_nat():
+    network = resource("google_compute_network", "this")
+    assert re.search(r"auto_create_subnetworks\s*=\s*false", network)
+    subnet = resource("google_compute_subnetwork", "nodes")
+    assert re.search(r"private_ip_google_access\s*=\s*true", subnet)
+    assert subnet.count("secondary_ip_range") == 2
+    nat = resource("google_compute_router_nat", "nat")
+    assert "google_compute_router.nat" in nat
+    assert "google_compute_subnetwork.nodes" in nat
+    cluster = resource("google_container_cluster", "this")
+    assert re.search(r"\bnetwork\s*=\s*google_compute_network\.this\.", cluster), "cluster on the default VPC"
+    assert re.search(r"\bsubnetwork\s*=\s*google_compute_subnetwork\.nodes\.", cluster)
+    private = hcl_block(cluster, r"private_cluster_config")
+    assert re.search(r"enable_private_nodes\s*=\s*true", private)
+    assert re.search(r"enable_private_endpoint\s*=\s*var\.enable_private_endpoint", private)
+    ip = hcl_block(cluster, r"ip_allocation_policy")
+    assert "cluster_secondary_range_name" in ip and "services_secondary_range_name" in ip
+    pool = resource("google_container_node_pool", "default")
+    # the node pool follows the cluster, which waits for the NAT: no node starts without egress
+    assert "google_container_cluster.this" in pool
+    assert "google_compute_router_nat.nat" in depends_on(cluster) | depends_on(pool), "nodes would start before their NAT"
+    for text in tf_files().values():
+        assert not re.search(r'network\s*=\s*"default"', strip_comments(text))
+
+
+def test_control_plane_endpoint_is_restricted():
+    cluster = resource("google_container_cluster", "this")
+    # a static block (a dynamic one with an empty list meant "open to every address")
+    assert not re.search(r'dynamic\s+"master_authorized_networks_config"', cluster)
+    man = hcl_block(cluster, r"master_authorized_networks_config")
+    assert re.search(r"gcp_public_cidrs_access_enabled\s*=\s*false", man)
+    assert "var.master_authorized_networks" in man
+    variables = tf_files()["variables.tf"]
+    body = hcl_block(variables, r'variable "master_authorized_networks"')
+    assert not re.search(r"^\s*default\s*=", body, re.M), "master_authorized_networks must be required"
+    assert "length(var.master_authorized_networks) > 0" in body
+
+
+def test_kafka_objects_are_deleted_in_order_and_waited_for():
+    entities = resource("kubectl_manifest", "kafka_entities")
+    cluster = resource("kubectl_manifest", "kafka_cluster")
+    base = resource("kubectl_manifest", "kafka_base")
+    tracepipe = resource("kubectl_manifest", "tracepipe")
+    assert "local.kafka_entities_manifests" in entities
+    assert "local.kafka_cluster_manifests" in cluster
+    assert "local.kafka_base_manifests" in base
+    # destroy runs dependents first: tracepipe -> topics/users -> cluster -> base/operator
+    assert "kubectl_manifest.kafka_cluster" in depends_on(entities)
+    assert {"helm_release.strimzi", "kubectl_manifest.kafka_base"} <= depends_on(cluster)
+    assert "helm_release.strimzi" in depends_on(base)
+    assert "kubectl_manifest.kafka_entities" in depends_on(tracepipe)
+    # each deletion waits until the object is gone (finalizers done)
+    for body in (entities, cluster):
+        assert re.search(r"^\s*wait\s*=\s*true", body, re.M), body
+    # no resource applies all Kafka objects at once any more
+    assert "local.kafka_manifests" not in "\n".join(strip_comments(t) for t in tf_files().values()).replace(
+        "local.kafka_manifests :", ""
+    ).replace("local.kafka_manifests[", "")
+    # Strimzi's chart keeps its NetworkPolicy generation off (k8s/kafka/networkpolicies.yaml)
+    assert re.search(r"generateNetworkPolicy\s*=\s*false", tf_files()["locals.tf"])
+
+
+def test_monitoring_policies_are_applied_by_terraform():
+    body = resource("kubectl_manifest", "monitoring")
+    assert "local.monitoring_manifests" in body
+    assert "helm_release.prometheus" in depends_on(body)

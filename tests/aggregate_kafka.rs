@@ -104,7 +104,7 @@ fn bad_arguments_give_clear_errors() {
             "0",
             "--no-metrics",
         ],
-        "--window must be positive",
+        "for '--window <WINDOW>': duration \"0\" must be positive",
     );
     fails_with(
         &[

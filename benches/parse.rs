@@ -1,5 +1,6 @@
 //! Parse-only throughput on the bundled real sample: gzip + CSV + typed records, the merge,
-//! and the JSON encoding of the replay. `cargo bench --bench parse`.
+//! the JSON encoding of the replay, and the wire encoder and decoders alone on records held in
+//! memory. `cargo bench --bench parse` (one group: `cargo bench --bench parse -- wire`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::path::PathBuf;
@@ -59,5 +60,60 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The wire codec without the trace reading around it: the replay's per-event encoding and
+/// the aggregation's string-free decoding, over the first 100k events of the sample.
+fn wire(c: &mut Criterion) {
+    const N: usize = 100_000;
+    let src = TraceSource {
+        jobs: Some(sample("job_events")),
+        tasks: Some(sample("task_events")),
+        ..Default::default()
+    };
+    let records: Vec<_> = src.open().unwrap().take(N).map(|e| e.unwrap().record).collect();
+    let values: Vec<(Table, Vec<u8>)> = records
+        .iter()
+        .map(|r| {
+            let mut v = Vec::new();
+            tracepipe::wire::encode_record(r, &mut v);
+            (r.table(), v)
+        })
+        .collect();
+    let mut g = c.benchmark_group("wire");
+    g.throughput(Throughput::Elements(records.len() as u64));
+    g.bench_function("encode_record", |b| {
+        let mut buf = Vec::with_capacity(512);
+        b.iter(|| {
+            let mut bytes = 0usize;
+            for r in &records {
+                tracepipe::wire::encode_record(r, &mut buf);
+                bytes += buf.len();
+            }
+            bytes
+        })
+    });
+    g.bench_function("decode_record_without_strings", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for (t, v) in &values {
+                n += tracepipe::wire::decode_record_without_strings(*t, v)
+                    .unwrap()
+                    .time()
+                    & 1;
+            }
+            n
+        })
+    });
+    g.bench_function("decode_record", |b| {
+        b.iter(|| {
+            let mut n = 0u64;
+            for (t, v) in &values {
+                n += tracepipe::wire::decode_record(*t, v).unwrap().time() & 1;
+            }
+            n
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, wire);
 criterion_main!(benches);

@@ -69,7 +69,12 @@ fn wire(c: &mut Criterion) {
         tasks: Some(sample("task_events")),
         ..Default::default()
     };
-    let records: Vec<_> = src.open().unwrap().take(N).map(|e| e.unwrap().record).collect();
+    let records: Vec<_> = src
+        .open()
+        .unwrap()
+        .take(N)
+        .map(|e| e.unwrap().record)
+        .collect();
     let values: Vec<(Table, Vec<u8>)> = records
         .iter()
         .map(|r| {

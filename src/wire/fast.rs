@@ -67,7 +67,7 @@ impl<'a> Cursor<'a> {
         u8::try_from(self.u64()?).ok()
     }
 
-    /// A JSON number (RFC 8259 grammar checked here, value by the standard library).
+    /// A finite JSON number (RFC 8259 grammar checked here, value by the standard library).
     #[inline]
     pub(super) fn f64(&mut self) -> Option<f64> {
         let start = self.i;

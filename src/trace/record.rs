@@ -113,10 +113,22 @@ impl EventType {
     }
 }
 
+/// A numeric code that names no variant of an enum column (e.g. event type 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {code}")]
+pub struct InvalidCode {
+    /// The column, as in messages: `event type` or `missing info`.
+    pub what: &'static str,
+    pub code: u8,
+}
+
 impl TryFrom<u8> for EventType {
-    type Error = String;
-    fn try_from(v: u8) -> Result<Self, String> {
-        EventType::from_code(v.into()).ok_or_else(|| format!("unknown event type {v}"))
+    type Error = InvalidCode;
+    fn try_from(code: u8) -> Result<Self, InvalidCode> {
+        EventType::from_code(code.into()).ok_or(InvalidCode {
+            what: "event type",
+            code,
+        })
     }
 }
 
@@ -151,9 +163,12 @@ impl MissingInfo {
 }
 
 impl TryFrom<u8> for MissingInfo {
-    type Error = String;
-    fn try_from(v: u8) -> Result<Self, String> {
-        MissingInfo::from_code(v.into()).ok_or_else(|| format!("unknown missing info {v}"))
+    type Error = InvalidCode;
+    fn try_from(code: u8) -> Result<Self, InvalidCode> {
+        MissingInfo::from_code(code.into()).ok_or(InvalidCode {
+            what: "missing info",
+            code,
+        })
     }
 }
 

@@ -7,15 +7,32 @@
 //! accepts any valid JSON and produces the error messages. serde_json was the largest cost
 //! of aggregating from Kafka.
 
-use crate::trace::{EventType, JobEvent, MissingInfo, Record, TaskEvent};
+use super::schema::WireRecord;
+use crate::trace::{JobEvent, Record, Table, TaskEvent};
 
-struct Cursor<'a> {
+/// Decodes a record of `table` in canonical form; `None` for anything else.
+#[inline]
+pub fn decode(table: Table, value: &[u8], keep_strings: bool) -> Option<Record> {
+    match table {
+        Table::Job => JobEvent::decode_canonical(value, keep_strings).map(Record::Job),
+        Table::Task => TaskEvent::decode_canonical(value, keep_strings).map(Record::Task),
+    }
+}
+
+/// The scanning primitives the field value types ([`super::value`]) read with.
+pub(super) struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn lit(&mut self, s: &[u8]) -> Option<()> {
+    #[inline]
+    pub(super) fn new(b: &'a [u8]) -> Self {
+        Cursor { b, i: 0 }
+    }
+
+    #[inline]
+    pub(super) fn lit(&mut self, s: &[u8]) -> Option<()> {
         if self.b.get(self.i..self.i + s.len())? == s {
             self.i += s.len();
             Some(())
@@ -24,18 +41,14 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// The literal `key` (with its punctuation), then a value read by `value`.
-    fn field<T>(&mut self, key: &[u8], value: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
-        self.lit(key)?;
-        value(self)
-    }
-
+    #[inline]
     fn null(&mut self) -> bool {
         self.lit(b"null").is_some()
     }
 
     /// A JSON integer without sign, leading zeros or overflow.
-    fn u64(&mut self) -> Option<u64> {
+    #[inline]
+    pub(super) fn u64(&mut self) -> Option<u64> {
         let start = self.i;
         let mut v: u64 = 0;
         while let Some(&c) = self.b.get(self.i) {
@@ -49,12 +62,14 @@ impl<'a> Cursor<'a> {
         (n > 0 && (n == 1 || self.b[start] != b'0')).then_some(v)
     }
 
-    fn u8(&mut self) -> Option<u8> {
+    #[inline]
+    pub(super) fn u8(&mut self) -> Option<u8> {
         u8::try_from(self.u64()?).ok()
     }
 
-    /// A JSON number (RFC 8259 grammar checked here, value by the standard library).
-    fn f64(&mut self) -> Option<f64> {
+    /// A finite JSON number (RFC 8259 grammar checked here, value by the standard library).
+    #[inline]
+    pub(super) fn f64(&mut self) -> Option<f64> {
         let start = self.i;
         let digits = |c: &mut Self| {
             let s = c.i;
@@ -86,13 +101,16 @@ impl<'a> Cursor<'a> {
                 return None;
             }
         }
-        std::str::from_utf8(&self.b[start..self.i])
+        let x: f64 = std::str::from_utf8(&self.b[start..self.i])
             .ok()?
             .parse()
-            .ok()
+            .ok()?;
+        // The standard library reads `1e400` as infinity; serde_json says "out of range".
+        x.is_finite().then_some(x)
     }
 
-    fn bool(&mut self) -> Option<bool> {
+    #[inline]
+    pub(super) fn bool(&mut self) -> Option<bool> {
         if self.lit(b"true").is_some() {
             Some(true)
         } else {
@@ -101,7 +119,8 @@ impl<'a> Cursor<'a> {
     }
 
     /// `null` (as `Some(None)`) or what `value` reads; `None` when neither.
-    fn nullable<T>(&mut self, value: fn(&mut Self) -> Option<T>) -> Option<Option<T>> {
+    #[inline]
+    pub(super) fn nullable<T>(&mut self, value: fn(&mut Self) -> Option<T>) -> Option<Option<T>> {
         if self.null() {
             Some(None)
         } else {
@@ -110,7 +129,8 @@ impl<'a> Cursor<'a> {
     }
 
     /// A string without escapes, kept (`keep`) or skipped; `None` inside when JSON null.
-    fn opt_str(&mut self, keep: bool) -> Option<Option<String>> {
+    #[inline]
+    pub(super) fn opt_str(&mut self, keep: bool) -> Option<Option<String>> {
         if self.null() {
             return Some(None);
         }
@@ -132,100 +152,70 @@ impl<'a> Cursor<'a> {
         Some(Some(s.to_owned()))
     }
 
-    fn end(&mut self) -> Option<()> {
+    #[inline]
+    pub(super) fn end(&mut self) -> Option<()> {
         self.lit(b"}")?;
         (self.i == self.b.len()).then_some(())
     }
 }
 
-fn enums(event_type: u8, missing: Option<u8>) -> Option<(EventType, Option<MissingInfo>)> {
-    let et = EventType::try_from(event_type).ok()?;
-    let mi = match missing {
-        None => None,
-        Some(m) => Some(MissingInfo::try_from(m).ok()?),
-    };
-    Some((et, mi))
-}
-
-/// Decodes a record of `table` in canonical form; `None` for anything else.
-pub fn decode(table: crate::trace::Table, value: &[u8], keep_strings: bool) -> Option<Record> {
-    match table {
-        crate::trace::Table::Job => job(value, keep_strings),
-        crate::trace::Table::Task => task(value, keep_strings),
-    }
-}
-
-/// The three fields both tables start with: time, missing_info, job_id.
-fn head(c: &mut Cursor<'_>) -> Option<(u64, Option<u8>, u64)> {
-    let time = c.field(b"{\"time\":", Cursor::u64)?;
-    let missing = c.field(b",\"missing_info\":", |c| c.nullable(Cursor::u8))?;
-    let job_id = c.field(b",\"job_id\":", Cursor::u64)?;
-    Some((time, missing, job_id))
-}
-
-/// Decodes a job event in canonical form; strings only when `keep_strings`.
-fn job(value: &[u8], keep_strings: bool) -> Option<Record> {
-    let mut c = Cursor { b: value, i: 0 };
-    let (time, missing, job_id) = head(&mut c)?;
-    let event_type = c.field(b",\"event_type\":", Cursor::u8)?;
-    let user = c.field(b",\"user\":", |c| c.opt_str(keep_strings))?;
-    let scheduling_class = c.field(b",\"scheduling_class\":", |c| c.nullable(Cursor::u8))?;
-    let job_name = c.field(b",\"job_name\":", |c| c.opt_str(keep_strings))?;
-    let logical_job_name = c.field(b",\"logical_job_name\":", |c| c.opt_str(keep_strings))?;
-    c.end()?;
-    let (event_type, missing_info) = enums(event_type, missing)?;
-    Some(Record::Job(JobEvent {
-        time,
-        missing_info,
-        job_id,
-        event_type,
-        user,
-        scheduling_class,
-        job_name,
-        logical_job_name,
-    }))
-}
-
-/// Decodes a task event in canonical form; the user hash only when `keep_strings`.
-fn task(value: &[u8], keep_strings: bool) -> Option<Record> {
-    let mut c = Cursor { b: value, i: 0 };
-    let (time, missing, job_id) = head(&mut c)?;
-    let task_index = c.field(b",\"task_index\":", Cursor::u64)?;
-    let machine_id = c.field(b",\"machine_id\":", |c| c.nullable(Cursor::u64))?;
-    let event_type = c.field(b",\"event_type\":", Cursor::u8)?;
-    let user = c.field(b",\"user\":", |c| c.opt_str(keep_strings))?;
-    let scheduling_class = c.field(b",\"scheduling_class\":", |c| c.nullable(Cursor::u8))?;
-    let priority = c.field(b",\"priority\":", Cursor::u8)?;
-    let cpu_request = c.field(b",\"cpu_request\":", |c| c.nullable(Cursor::f64))?;
-    let memory_request = c.field(b",\"memory_request\":", |c| c.nullable(Cursor::f64))?;
-    let disk_space_request = c.field(b",\"disk_space_request\":", |c| c.nullable(Cursor::f64))?;
-    let different_machines_restriction = c.field(b",\"different_machines_restriction\":", |c| {
-        c.nullable(Cursor::bool)
-    })?;
-    c.end()?;
-    let (event_type, missing_info) = enums(event_type, missing)?;
-    Some(Record::Task(TaskEvent {
-        time,
-        missing_info,
-        job_id,
-        task_index,
-        machine_id,
-        event_type,
-        user,
-        scheduling_class,
-        priority,
-        cpu_request,
-        memory_request,
-        disk_space_request,
-        different_machines_restriction,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::Table;
+    use crate::trace::{EventType, MissingInfo};
     use crate::wire::json::{serde_decode, serde_decode_lean};
+
+    fn task(value: &[u8], keep_strings: bool) -> Option<Record> {
+        decode(Table::Task, value, keep_strings)
+    }
+
+    fn encoded(r: Record) -> String {
+        let mut buf = Vec::new();
+        crate::wire::encode_record(&r, &mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    /// Values of every field type, null and not, in canonical form.
+    fn job_value() -> String {
+        encoded(Record::Job(JobEvent {
+            time: 0,
+            missing_info: Some(MissingInfo::NoSnapshotOrTransition),
+            job_id: 6251812952,
+            event_type: EventType::Submit,
+            user: Some("aG9sYQ==".into()),
+            scheduling_class: Some(3),
+            job_name: None,
+            logical_job_name: Some("x".into()),
+        }))
+    }
+
+    fn task_event() -> TaskEvent {
+        TaskEvent {
+            time: 5,
+            missing_info: None,
+            job_id: 7,
+            task_index: 0,
+            machine_id: Some(4820223869),
+            event_type: EventType::Schedule,
+            user: Some("u".into()),
+            scheduling_class: Some(1),
+            priority: 9,
+            cpu_request: Some(0.0625),
+            memory_request: None,
+            disk_space_request: Some(1e-7),
+            different_machines_restriction: Some(true),
+        }
+    }
+
+    /// A task value whose `cpu_request` is written as `text`.
+    fn task_value_with_cpu_request(text: &str) -> String {
+        let v = encoded(Record::Task(TaskEvent {
+            machine_id: None,
+            cpu_request: Some(0.5),
+            ..task_event()
+        }));
+        v.replace("\"cpu_request\":0.5,", &format!("\"cpu_request\":{text},"))
+    }
 
     #[test]
     fn canonical_values_of_the_sample_take_the_fast_path_and_equal_serde() {
@@ -253,12 +243,8 @@ mod tests {
             keep in proptest::bool::ANY,
             job_row in proptest::bool::ANY,
         ) {
-            let v: &[u8] = if job_row {
-                br#"{"time":0,"missing_info":1,"job_id":6251812952,"event_type":0,"user":"aG9sYQ==","scheduling_class":3,"job_name":null,"logical_job_name":"x"}"#
-            } else {
-                br#"{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":4820223869,"event_type":1,"user":"u","scheduling_class":1,"priority":9,"cpu_request":0.0625,"memory_request":null,"disk_space_request":1e-5,"different_machines_restriction":true}"#
-            };
-            let mut m = v.to_vec();
+            let v = if job_row { job_value() } else { encoded(Record::Task(task_event())) };
+            let mut m = v.into_bytes();
             let at = pos % (m.len() + 1);
             match op {
                 0 if at < m.len() => m[at] = byte,
@@ -285,9 +271,7 @@ mod tests {
             let x = f64::from_bits(bits).abs();
             proptest::prop_assume!(x.is_finite());
             for text in [format!("{x:e}"), format!("{x:?}"), ryu::Buffer::new().format_finite(x).to_string()] {
-                let v = format!(
-                    r#"{{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":{text},"memory_request":null,"disk_space_request":null,"different_machines_restriction":false}}"#
-                );
+                let v = task_value_with_cpu_request(&text);
                 let get = |r: Record| match r {
                     Record::Task(t) => t.cpu_request.map(f64::to_bits),
                     Record::Job(_) => None,
@@ -306,9 +290,7 @@ mod tests {
             "2.2250738585072014e-308",
             "5e-324",
         ] {
-            let v = format!(
-                r#"{{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":{text},"memory_request":null,"disk_space_request":null,"different_machines_restriction":false}}"#
-            );
+            let v = task_value_with_cpu_request(text);
             let want: f64 = text.parse().unwrap();
             assert_eq!(
                 task(v.as_bytes(), true),
@@ -326,20 +308,21 @@ mod tests {
 
     #[test]
     fn anything_else_falls_back() {
-        let good = br#"{"time":5,"missing_info":null,"job_id":7,"task_index":0,"machine_id":null,"event_type":0,"user":"u","scheduling_class":1,"priority":2,"cpu_request":0.5,"memory_request":null,"disk_space_request":1e-3,"different_machines_restriction":false}"#;
+        let s = &task_value_with_cpu_request("0.5");
+        let good = s.as_bytes();
         assert!(task(good, true).is_some());
-        let s = std::str::from_utf8(good).unwrap();
         for bad in [
             s.replace("\"time\":5", "\"time\": 5"),          // whitespace
             s.replace("\"time\":5", "\"time\":05"),          // leading zero
             s.replace("\"time\":5", "\"time\":-5"),          // sign
-            s.replace("\"priority\":2", "\"priority\":256"), // out of range
-            s.replace("\"event_type\":0", "\"event_type\":9"), // unknown type
+            s.replace("\"priority\":9", "\"priority\":256"), // out of range
+            s.replace("\"event_type\":1", "\"event_type\":9"), // unknown type
             s.replace("0.5", ".5"),                          // not JSON
             s.replace("0.5", "1."),                          // not JSON
+            s.replace("0.5", "1e400"),                       // out of range
             s.replace("\"u\"", "\"a\\\"b\""),                // escape
-            s.replace("false}", "false} "),                  // trailing bytes
-            s.replace("false}", "false"),                    // truncated
+            s.replace("true}", "true} "),                    // trailing bytes
+            s.replace("true}", "true"),                      // truncated
             s.replace(",\"user\":\"u\"", ""),                // missing key
         ] {
             assert_eq!(task(bad.as_bytes(), true), None, "{bad}");

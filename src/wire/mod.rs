@@ -10,6 +10,8 @@
 mod fast;
 mod json;
 mod partitioner;
+mod schema;
+mod value;
 
 pub use json::{decode_record, decode_record_without_strings, encode_record, DecodeError};
 pub use partitioner::{murmur2, partition_for_key};

@@ -1,6 +1,6 @@
 //! Kafka's Java default partitioner for keyed records: `toPositive(murmur2(key)) % n`.
 //! Using it here puts each record where a Java producer would, and keeps every event of a
-//! job in one partition (the first implementation's `time % 12` scattered them: defect 1).
+//! job in one partition (the first implementation's `time % 12` scattered them).
 
 /// Kafka's murmur2 (seed 0x9747b28c), as in `org.apache.kafka.common.utils.Utils.murmur2`.
 pub fn murmur2(data: &[u8]) -> i32 {

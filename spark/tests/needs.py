@@ -19,4 +19,5 @@ def module(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as e:
-        pytest.fail(f"Python package {name!r} is missing ({e}): {VENV_HINT}", pytrace=False)
+        error = e
+    pytest.fail(f"Python package {name!r} is missing ({error}): {VENV_HINT}", pytrace=False)

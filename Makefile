@@ -5,7 +5,9 @@
 #   make status  which servers are up
 #   make build   release build of the tracepipe binary
 #   make demo    up + build, then replay the bundled sample (scripts/demo.sh)
-#   make test    up, then all tests (scripts/test.sh: cargo tests + pytest)
+#   make test    up, then all tests (scripts/test.sh: the Python venv and the Spark jars if
+#                missing or out of date, cargo tests, pytest)
+#   make venv    only the project's Python environment .venv/ (scripts/venv.sh)
 #   make lint    rustfmt check and clippy with warnings as errors
 #
 # Ports and folders come from the environment (see scripts/stack.sh): KAFKA_BOOTSTRAP,
@@ -15,7 +17,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up down status logs build demo test lint
+.PHONY: up down status logs build demo test venv lint
 
 up:
 	bash scripts/stack.sh up
@@ -38,6 +40,9 @@ demo: up build
 
 test: up
 	bash scripts/test.sh
+
+venv:
+	bash scripts/venv.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Benchmarks on the real trace files in ../shared/traces (3.47M events) and a generated input
-# 10x larger, against the local broker (`make up`). Prints a table of figures; nothing here is
-# a test. Usage: bash scripts/bench.sh [runs=3] [--skip-10x]
+# Benchmarks on real trace files (BENCHMARKS.md used parts 00000-00017, 3.47M events) and a
+# generated input 10x larger, against the local broker (`make up`). Prints a table of figures;
+# nothing here is a test. Usage: bash scripts/bench.sh [runs=3] [--skip-10x]
+# The trace folder (job_events/ and task_events/ with part-NNNNN-of-00500.csv.gz files) comes from
+# TRACEPIPE_TRACE_DIR, by default ../shared/traces/clusterdata-2011-2 beside the repository; get the
+# parts with `tracepipe download` (coming) or gsutil (docs/trace-format.md, "Getting the data").
 set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
@@ -13,9 +16,11 @@ RUNS=${1:-3}
 SKIP10=${2:-}
 # BIN=path/to/another/build compares a baseline binary on the same machine and broker.
 BIN=${BIN:-./target/release/tracepipe}
-TRACES=${TRACES:-$REPO_DIR/../shared/traces/clusterdata-2011-2}
+TRACES=${TRACEPIPE_TRACE_DIR:-$REPO_DIR/../shared/traces/clusterdata-2011-2}
 J=$TRACES/job_events
 T=$TRACES/task_events
+[[ -d $J && -d $T ]] ||
+  die "no trace parts in $TRACES (job_events/, task_events/): set TRACEPIPE_TRACE_DIR; get the parts with \`tracepipe download\` (coming) or gsutil, see docs/trace-format.md"
 TMP=$(mktemp -d)
 # The bench topics are deleted at the end: a broker holding many GB of old topics gets slower.
 cleanup() {
@@ -49,7 +54,8 @@ report() {
     "$name" "$events" "$med" "$(echo "$events / $med" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$(echo $walls | tr '\n' ' ')"
 }
 
-N=3465716
+# Events = rows of the parts (the replay sends every row).
+N=$(zcat "$J"/*.csv.gz "$T"/*.csv.gz | wc -l)
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; broker on the same machine; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$RUNS"); do
   jt=bench-jobs-$$-$i tt=bench-tasks-$$-$i

@@ -3,8 +3,9 @@
 # only client listener is SASL_SSL: TLS with a self-signed CA made here by openssl, and
 # SCRAM-SHA-512 users bootstrapped at format time. For the security tests
 # (tests/kafka_security.rs) and for trying tracepipe's --security-protocol/--sasl-*/--ssl-* flags.
-# Independent of scripts/stack.sh (whose plain broker on 127.0.0.1:9092 it never touches); it only
-# shares its jar cache ($TRACEPIPE_CACHE_DIR/kafka-libs, fetched with Maven if missing).
+# Independent of scripts/stack.sh (whose plain broker on 127.0.0.1:9092 it never touches); it
+# shares its jar cache ($TRACEPIPE_CACHE_DIR/kafka-libs, fetched with Maven if missing) and its
+# process supervision (scripts/lib/proc.sh, scripts/lib/kafka.sh).
 #
 # Usage: bash scripts/kafka-sasl.sh COMMAND
 #   up             make the CA, broker certificate and SCRAM users if missing, format the storage,
@@ -77,102 +78,28 @@ LOG_DIR=$SASL_DIR/logs
 CONFIG=$SASL_DIR/server.properties
 CREDENTIALS=$SASL_DIR/credentials
 PID_DIR=$RUN_DIR/pids
-PID_FILE=$PID_DIR/kafka-sasl.pid
 LOG_FILE=$LOG_DIR/kafka.log # log4j (scripts/kafka/log4j2.yaml writes ${kafka.logs.dir}/kafka.log)
 OUT_FILE=$LOG_DIR/kafka.out # stdout/stderr of the JVM and of StorageTool
-KAFKA_LIBS=$CACHE_DIR/kafka-libs
-KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j2.yaml
-KAFKA_TOOLS_LOG4J=$SCRIPT_DIR/kafka/tools-log4j2.yaml
+PID_NAME=kafka-sasl         # $PID_DIR/kafka-sasl.pid
+# The marker of our broker in its command line: never the plain broker of scripts/stack.sh.
+MARKER=" $CONFIG"
 TEMPLATE=$SCRIPT_DIR/kafka/sasl/server.properties.template
 OPENSSL_CNF=$SCRIPT_DIR/kafka/sasl/openssl.cnf
 
-# ---------------------------------------------------------------------------------------------
-# Helpers (same conventions as scripts/stack.sh)
-# ---------------------------------------------------------------------------------------------
+# shellcheck source=scripts/lib/proc.sh
+source "$SCRIPT_DIR/lib/proc.sh"
+# shellcheck source=scripts/lib/kafka.sh
+source "$SCRIPT_DIR/lib/kafka.sh"
 
-read_pid() {
-  [[ -f $PID_FILE ]] || return 1
-  local pid
-  pid=$(<"$PID_FILE")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  printf '%s\n' "$pid"
-}
-# Live, and its command line names our server.properties (guards against pid reuse and against
-# ever touching the plain broker of scripts/stack.sh).
-pid_is_ours() {
-  local cmdline
-  pid_alive "$1" || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-  [[ $cmdline == *" $CONFIG"* ]]
-}
-running_pid() {
-  local pid
-  pid=$(read_pid) || return 1
-  if pid_is_ours "$pid"; then
-    printf '%s\n' "$pid"
-    return 0
-  fi
-  rm -f "$PID_FILE"
-  return 1
-}
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+running_pid() { proc_running_pid "$PID_NAME" "$MARKER"; }
+stop_broker() { proc_stop "$PID_NAME" "$MARKER" "$1"; }
+with_lock() { proc_lock "$RUN_DIR/.kafka-sasl.lock"; }
+show_log_tail() { proc_log_tail "$LOG_FILE" "$OUT_FILE"; }
 ports_open() { port_open "$HOST" "$PORT" && port_open "$HOST" "$CONTROLLER_PORT"; }
-
-show_log_tail() {
-  local f
-  for f in "$LOG_FILE" "$OUT_FILE"; do
-    if [[ -s $f ]]; then
-      printf -- '----- last 40 lines of %s -----\n' "$f" >&2
-      tail -n 40 "$f" >&2
-    fi
-  done
-}
-
-with_lock() {
-  mkdir -p "$RUN_DIR"
-  exec 9>"$RUN_DIR/.kafka-sasl.lock"
-  flock -w 600 9 || die "could not lock $RUN_DIR/.kafka-sasl.lock (another kafka-sasl.sh still running?)"
-}
-
-stop_broker() {
-  local grace=$1 pid i
-  if ! pid=$(running_pid); then
-    say "not running"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    pid_is_ours "$pid" || break
-    sleep 0.1
-  done
-  if pid_is_ours "$pid"; then
-    say "still running after ${grace}s, sending KILL to $pid"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      pid_is_ours "$pid" || break
-      sleep 0.1
-    done
-  fi
-  rm -f "$PID_FILE"
-  say "stopped (pid $pid)"
-}
-
-# ---------------------------------------------------------------------------------------------
-# Jars (shared with scripts/stack.sh)
-# ---------------------------------------------------------------------------------------------
-ensure_kafka_libs() {
-  # The same classpath as the plain broker: fetched by scripts/stack.sh, under its lock.
-  kafka_libs_current "$SCRIPT_DIR/kafka/pom.xml" || bash "$SCRIPT_DIR/stack.sh" libs
-}
-
-kafka_java() {
-  local main=$1
-  shift
-  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" "$main" "$@"
-}
-
-java_major() {
-  java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit }'
-}
+started() { ports_open && kafka_started "$LOG_FILE" "$1"; }
 
 # ---------------------------------------------------------------------------------------------
 # TLS material, credentials, config, storage
@@ -256,8 +183,6 @@ ensure_credentials() {
   load_credentials || die "could not write $CREDENTIALS"
 }
 
-sed_rhs() { printf '%s\n' "$1" | sed -e 's/[\\|&]/\\&/g'; }
-
 render_config() {
   mkdir -p "$SASL_DIR"
   (
@@ -281,50 +206,32 @@ render_config() {
 }
 
 format_storage() {
-  [[ -f $DATA_DIR/meta.properties ]] && return 0
-  rm -rf "$DATA_DIR"
-  mkdir -p "$DATA_DIR" "$LOG_DIR"
-  local id
-  id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$OUT_FILE") ||
-    die "StorageTool random-uuid failed (see $OUT_FILE)"
-  say "formatting $DATA_DIR (cluster id $id, SCRAM users $CLIENT_USER and $ADMIN_USER)"
   # (The passwords are on this short-lived command line: the only way KRaft bootstraps SCRAM users.)
-  if ! kafka_java kafka.tools.StorageTool format -t "$id" -c "$CONFIG" \
+  kafka_format "" "$DATA_DIR" "$CONFIG" "$OUT_FILE" ", SCRAM users $CLIENT_USER and $ADMIN_USER" \
     --add-scram "$SCRAM_MECHANISM=[name=$CLIENT_USER,password=$KAFKA_SASL_PASSWORD]" \
-    --add-scram "$SCRAM_MECHANISM=[name=$ADMIN_USER,password=$KAFKA_SASL_ADMIN_PASSWORD]" \
-    >>"$OUT_FILE" 2>&1; then
-    tail -n 20 "$OUT_FILE" >&2
-    rm -rf "$DATA_DIR"
-    die "StorageTool format failed"
-  fi
+    --add-scram "$SCRAM_MECHANISM=[name=$ADMIN_USER,password=$KAFKA_SASL_ADMIN_PASSWORD]"
 }
 
 # ---------------------------------------------------------------------------------------------
 # Start / wait
 # ---------------------------------------------------------------------------------------------
 wait_ready() {
-  local pid=$1 t0=$2 log_offset=$3 size
-  local deadline=$((SECONDS + UP_TIMEOUT))
-  while ((SECONDS < deadline)); do
-    if ! pid_alive "$pid"; then
-      printf 'kafka-sasl: error: broker (pid %s) exited during startup\n' "$pid" >&2
-      rm -f "$PID_FILE"
+  local pid=$1 t0=$2 log_offset=$3 rc=0
+  proc_wait_ready broker "$pid" "$UP_TIMEOUT" started "$log_offset" || rc=$?
+  case $rc in
+    0)
+      say "ready on SASL_SSL $HOST:$PORT (controller :$CONTROLLER_PORT, pid $pid, $(elapsed "$t0")s)"
+      return 0
+      ;;
+    1)
+      rm -f "$(proc_pid_file "$PID_NAME")"
       show_log_tail
-      return 1
-    fi
-    if ports_open; then
-      size=$(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0)
-      ((size >= log_offset)) || log_offset=0
-      if tail -c "+$((log_offset + 1))" "$LOG_FILE" 2>/dev/null | grep -q 'Kafka Server started'; then
-        say "ready on SASL_SSL $HOST:$PORT (controller :$CONTROLLER_PORT, pid $pid, $(elapsed "$t0")s)"
-        return 0
-      fi
-    fi
-    sleep 0.2
-  done
-  printf 'kafka-sasl: error: broker did not become ready within %ss\n' "$UP_TIMEOUT" >&2
-  show_log_tail
-  stop_broker 10 >&2
+      ;;
+    *)
+      show_log_tail
+      stop_broker 10 >&2
+      ;;
+  esac
   return 1
 }
 
@@ -354,30 +261,20 @@ start_broker() {
   port_open "$HOST" "$CONTROLLER_PORT" &&
     die "controller port $CONTROLLER_PORT is already in use by another process; set KAFKA_SASL_CONTROLLER_PORT"
 
-  need_cmd java "install a JDK 17+ (Debian package openjdk-17-jdk-headless)"
-  local major
-  major=$(java_major)
-  ((major >= 17)) || die "Kafka 4 needs Java 17 or newer, found $major"
+  kafka_need_java
   local t0
   t0=$(now)
   mkdir -p "$LOG_DIR" "$PID_DIR"
-  ensure_kafka_libs
+  kafka_ensure_libs
   ensure_tls
   ensure_credentials
   render_config
   format_storage
 
   local log_offset
-  log_offset=$(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0)
-  local -a heap jvm
-  read -r -a heap <<<"$HEAP_OPTS"
-  jvm=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExplicitGCInvokesConcurrent
-    -Djava.awt.headless=true -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$KAFKA_LOG4J")
-  printf '\n===== %s: starting kafka-sasl =====\n' "$(date '+%F %T')" >>"$OUT_FILE"
-  nohup setsid java "${heap[@]}" "${jvm[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$CONFIG" \
-    >>"$OUT_FILE" 2>&1 </dev/null 9>&- &
-  printf '%s\n' "$!" >"$PID_FILE"
-  wait_ready "$!" "$t0" "$log_offset"
+  log_offset=$(file_size "$LOG_FILE")
+  kafka_spawn "$PID_NAME" "$CONFIG" "$LOG_DIR" "$OUT_FILE" "$HEAP_OPTS"
+  wait_ready "$(proc_read_pid "$PID_NAME")" "$t0" "$log_offset"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -433,13 +330,7 @@ cmd_logs() {
     esac
     shift
   done
-  local files=() f
-  for f in "$LOG_FILE" "$OUT_FILE"; do [[ -f $f ]] && files+=("$f"); done
-  ((${#files[@]})) || die "no log files yet under $LOG_DIR"
-  if ((follow)); then
-    exec tail -n "$lines" -F "${files[@]}"
-  fi
-  tail -n "$lines" "${files[@]}"
+  proc_logs "$lines" "$follow" "$LOG_FILE" "$OUT_FILE"
 }
 
 cmd_env() {

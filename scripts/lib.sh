@@ -1,4 +1,5 @@
-# Helpers shared by the scripts in scripts/ (sourced, not run).
+# Helpers shared by the scripts in scripts/ (sourced, not run). The servers' process supervision
+# and the Kafka broker are in scripts/lib/proc.sh and scripts/lib/kafka.sh.
 # The sourcing script sets LIB_NAME (the prefix of its messages) first.
 # shellcheck shell=bash
 
@@ -25,19 +26,8 @@ port_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
 
 need_cmd() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 
-# True if the pid is a live, non-zombie process (whatever it runs).
-pid_alive() {
-  local state
-  [[ -r /proc/$1/stat ]] || return 1
-  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
-  [[ -n $state && $state != Z && $state != X ]]
-}
-
-# True when $KAFKA_LIBS holds the classpath of the pom ($1) as it is now.
-kafka_libs_current() {
-  local marker=$KAFKA_LIBS/.pom.sha256
-  [[ -f $marker && $(<"$marker") == "$(sha256sum "$1" | cut -d' ' -f1)" ]]
-}
+# Escapes a value for the right-hand side of a sed s|...|...| command.
+sed_rhs() { printf '%s\n' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 
 # The help text of the running script ($SCRIPT_DIR/$0): its header comment, down to `set -euo`.
 usage() {

@@ -71,15 +71,18 @@ PID_DIR=$RUN_DIR/pids
 KAFKA_DIR=$RUN_DIR/kafka
 KAFKA_DATA_DIR=$KAFKA_DIR/data
 KAFKA_CONFIG=$KAFKA_DIR/server.properties
-KAFKA_LIBS=$CACHE_DIR/kafka-libs
-KAFKA_POM=$SCRIPT_DIR/kafka/pom.xml
-KAFKA_LOG4J=$SCRIPT_DIR/kafka/log4j2.yaml
-KAFKA_TOOLS_LOG4J=$SCRIPT_DIR/kafka/tools-log4j2.yaml
 PROM_DIR=$RUN_DIR/prometheus
 PROM_CONFIG=$PROM_DIR/prometheus.yml
 PROM_DATA_DIR=$PROM_DIR/data
 
 SERVICES=(kafka pushgateway prometheus) # start order; stopped in reverse
+
+# Process supervision and the Kafka broker, shared with scripts/kafka-sasl.sh
+# (KAFKA_LIBS, KAFKA_POM, KAFKA_LOG4J, KAFKA_TOOLS_LOG4J come from lib/kafka.sh).
+# shellcheck source=scripts/lib/proc.sh
+source "$SCRIPT_DIR/lib/proc.sh"
+# shellcheck source=scripts/lib/kafka.sh
+source "$SCRIPT_DIR/lib/kafka.sh"
 
 log_file() {
   case $1 in
@@ -94,7 +97,6 @@ out_file() {
     *) printf '%s\n' "$LOG_DIR/$1.log" ;;
   esac
 }
-pid_file() { printf '%s\n' "$PID_DIR/$1.pid"; }
 service_port() {
   case $1 in
     kafka) printf '%s\n' "$KAFKA_PORT" ;;
@@ -122,35 +124,10 @@ service_marker() {
 # ---------------------------------------------------------------------------------------------
 http_ok() { curl -fsS -m 3 -o /dev/null "$1" 2>/dev/null; }
 
-read_pid() {
-  local f
-  f=$(pid_file "$1")
-  [[ -f $f ]] || return 1
-  local pid
-  pid=$(<"$f")
-  [[ $pid =~ ^[0-9]+$ ]] || return 1
-  printf '%s\n' "$pid"
-}
-
-# True if the pid is a live process whose command line carries the service marker.
-pid_is_ours() {
-  local name=$1 pid=$2 cmdline
-  pid_alive "$pid" || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-  [[ $cmdline == *"$(service_marker "$name")"* ]]
-}
-
-# Prints the pid of the running service, or fails (and removes a stale pid file).
-running_pid() {
-  local name=$1 pid
-  pid=$(read_pid "$name") || return 1
-  if pid_is_ours "$name" "$pid"; then
-    printf '%s\n' "$pid"
-    return 0
-  fi
-  rm -f "$(pid_file "$name")"
-  return 1
-}
+running_pid() { proc_running_pid "$1" "$(service_marker "$1")"; }
+stop_service() { proc_stop "$1" "$(service_marker "$1")" "$2" "$1"; }
+with_lock() { proc_lock "$RUN_DIR/.stack.lock"; }
+show_log_tail() { proc_log_tail "$(log_file "$1")" "$(out_file "$1")"; }
 
 ready() {
   case $1 in
@@ -159,57 +136,10 @@ ready() {
     pushgateway) http_ok "http://127.0.0.1:$PUSHGATEWAY_PORT/-/ready" ;;
   esac
 }
-
-show_log_tail() {
-  local name=$1 f
-  for f in "$(log_file "$name")" "$(out_file "$name")"; do
-    if [[ -s $f ]]; then
-      printf -- '----- last 40 lines of %s -----\n' "$f" >&2
-      tail -n 40 "$f" >&2
-    fi
-  done
-}
-
-with_lock() {
-  mkdir -p "$RUN_DIR"
-  exec 9>"$RUN_DIR/.stack.lock"
-  flock -w 600 9 || die "could not lock $RUN_DIR/.stack.lock (another stack.sh still running?)"
-}
-
-# Start a detached process (own session, no stdin, lock fd closed), record its pid.
-spawn() {
-  local name=$1
-  shift
-  local out
-  out=$(out_file "$name")
-  mkdir -p "$LOG_DIR" "$PID_DIR"
-  printf '\n===== %s: starting %s =====\n' "$(date '+%F %T')" "$name" >>"$out"
-  nohup setsid "$@" >>"$out" 2>&1 </dev/null 9>&- &
-  printf '%s\n' "$!" >"$(pid_file "$name")"
-}
-
-# TERM, wait up to $2 seconds, then KILL. Only the recorded pid, and only if it is still ours.
-stop_service() {
-  local name=$1 grace=$2 pid i
-  if ! pid=$(running_pid "$name"); then
-    say "$name: not running"
-    return 0
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    pid_is_ours "$name" "$pid" || break
-    sleep 0.1
-  done
-  if pid_is_ours "$name" "$pid"; then
-    say "$name: still running after ${grace}s, sending KILL to $pid"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-      pid_is_ours "$name" "$pid" || break
-      sleep 0.1
-    done
-  fi
-  rm -f "$(pid_file "$name")"
-  say "$name: stopped (pid $pid)"
+# started NAME LOG_OFFSET: ready, and Kafka has also logged its start after LOG_OFFSET.
+started() {
+  ready "$1" || return 1
+  [[ $1 != kafka ]] || kafka_started "$(log_file kafka)" "$2"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -258,39 +188,9 @@ disable_system_services() {
   done
 }
 
-# Callers hold the stack lock (kafka-sasl.sh gets the jars through `stack.sh libs`).
-ensure_kafka_libs() {
-  kafka_libs_current "$KAFKA_POM" && return 0
-  local want
-  want=$(sha256sum "$KAFKA_POM" | cut -d' ' -f1)
-  need_cmd mvn "install Maven (Debian package maven)"
-  local t0 tmp
-  t0=$(now)
-  say "kafka: fetching the broker classpath from Maven Central into $KAFKA_LIBS"
-  mkdir -p "$CACHE_DIR" "$LOG_DIR"
-  tmp=$(mktemp -d "$CACHE_DIR/kafka-libs.tmp.XXXXXX")
-  if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$tmp" >"$LOG_DIR/mvn-kafka-libs.log" 2>&1; then
-    tail -n 40 "$LOG_DIR/mvn-kafka-libs.log" >&2
-    rm -rf "$tmp"
-    die "mvn dependency:copy-dependencies failed (log: $LOG_DIR/mvn-kafka-libs.log)"
-  fi
-  printf '%s\n' "$want" >"$tmp/.pom.sha256"
-  rm -rf "$KAFKA_LIBS"
-  mv "$tmp" "$KAFKA_LIBS"
-  say "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $(elapsed "$t0")s"
-}
-
-java_major() {
-  java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit }'
-}
-
 # ---------------------------------------------------------------------------------------------
 # Config rendering
 # ---------------------------------------------------------------------------------------------
-# Escapes a value for the right-hand side of a sed s|...|...| command.
-sed_rhs() { printf '%s\n' "$1" | sed -e 's/[\\|&]/\\&/g'; }
-
 render_kafka_config() {
   mkdir -p "$KAFKA_DIR" "$KAFKA_DATA_DIR"
   sed -e "s|@KAFKA_HOST@|$(sed_rhs "$KAFKA_HOST")|g" \
@@ -329,55 +229,28 @@ render_prometheus_config() {
 # ---------------------------------------------------------------------------------------------
 # Starting
 # ---------------------------------------------------------------------------------------------
-kafka_java() {
-  local main=$1
-  shift
-  java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" "$main" "$@"
-}
-
-format_kafka_storage() {
-  [[ -f $KAFKA_DATA_DIR/meta.properties ]] && return 0
-  local id
-  id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$LOG_DIR/kafka.out") ||
-    die "kafka: StorageTool random-uuid failed (see $LOG_DIR/kafka.out)"
-  say "kafka: formatting $KAFKA_DATA_DIR (cluster id $id)"
-  if ! kafka_java kafka.tools.StorageTool format -t "$id" -c "$KAFKA_CONFIG" >>"$LOG_DIR/kafka.out" 2>&1; then
-    tail -n 20 "$LOG_DIR/kafka.out" >&2
-    die "kafka: StorageTool format failed"
-  fi
-}
-
 # Waits until the service answers; on timeout or death prints its log, stops it, fails.
 wait_ready() {
-  local name=$1 pid=$2 t0=$3 log_offset=${4:-0}
-  local deadline=$((SECONDS + UP_TIMEOUT)) log size
-  log=$(log_file "$name")
-  while ((SECONDS < deadline)); do
-    # (pid_alive, not pid_is_ours: right after the fork the child has not exec'd yet)
-    if ! pid_alive "$pid"; then
-      printf 'stack: error: %s (pid %s) exited during startup\n' "$name" "$pid" >&2
-      rm -f "$(pid_file "$name")"
-      show_log_tail "$name"
-      return 1
-    fi
-    if ready "$name"; then
-      if [[ $name != kafka ]]; then
-        say "$name: ready on port $(service_port "$name") (pid $pid, $(elapsed "$t0")s)"
-        return 0
-      fi
-      # The ports open a little before the broker has caught up with the metadata log.
-      size=$(stat -c %s "$log" 2>/dev/null || echo 0)
-      ((size >= log_offset)) || log_offset=0
-      if tail -c "+$((log_offset + 1))" "$log" 2>/dev/null | grep -q 'Kafka Server started'; then
+  local name=$1 pid=$2 t0=$3 log_offset=${4:-0} rc=0
+  proc_wait_ready "$name" "$pid" "$UP_TIMEOUT" started "$name" "$log_offset" || rc=$?
+  case $rc in
+    0)
+      if [[ $name == kafka ]]; then
         say "kafka: ready on $KAFKA_HOST:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT, pid $pid, $(elapsed "$t0")s)"
-        return 0
+      else
+        say "$name: ready on port $(service_port "$name") (pid $pid, $(elapsed "$t0")s)"
       fi
-    fi
-    sleep 0.2
-  done
-  printf 'stack: error: %s did not become ready within %ss\n' "$name" "$UP_TIMEOUT" >&2
-  show_log_tail "$name"
-  stop_service "$name" 10 >&2
+      return 0
+      ;;
+    1)
+      rm -f "$(proc_pid_file "$name")"
+      show_log_tail "$name"
+      ;;
+    *)
+      show_log_tail "$name"
+      stop_service "$name" 10 >&2
+      ;;
+  esac
   return 1
 }
 
@@ -406,25 +279,18 @@ check_before_start() {
 
 start_kafka() {
   check_before_start kafka || return 0
-  need_cmd java "install a JDK 17+ (Debian package openjdk-17-jdk-headless)"
-  local major
-  major=$(java_major)
-  ((major >= 17)) || die "Kafka 4 needs Java 17 or newer, found $major"
+  kafka_need_java
   local t0
   t0=$(now)
-  ensure_kafka_libs
+  kafka_ensure_libs
   mkdir -p "$LOG_DIR"
   render_kafka_config
-  format_kafka_storage
+  kafka_format kafka "$KAFKA_DATA_DIR" "$KAFKA_CONFIG" "$(out_file kafka)" ""
   local log_offset
-  log_offset=$(stat -c %s "$LOG_DIR/kafka.log" 2>/dev/null || echo 0)
-  local -a heap jvm
-  read -r -a heap <<<"$KAFKA_HEAP_OPTS"
-  jvm=(-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
-    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true
-    -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$KAFKA_LOG4J")
-  spawn kafka java "${heap[@]}" "${jvm[@]}" -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONFIG"
-  wait_ready kafka "$(read_pid kafka)" "$t0" "$log_offset"
+  log_offset=$(file_size "$(log_file kafka)")
+  kafka_spawn kafka "$KAFKA_CONFIG" "$LOG_DIR" "$(out_file kafka)" "$KAFKA_HEAP_OPTS" \
+    -XX:InitiatingHeapOccupancyPercent=35
+  wait_ready kafka "$(proc_read_pid kafka)" "$t0" "$log_offset"
 }
 
 start_pushgateway() {
@@ -432,12 +298,12 @@ start_pushgateway() {
   local t0
   t0=$(now)
   # In memory only (no --persistence.file): a restart starts with an empty gateway.
-  spawn pushgateway prometheus-pushgateway \
+  proc_spawn pushgateway "$(out_file pushgateway)" prometheus-pushgateway \
     --web.listen-address="127.0.0.1:$PUSHGATEWAY_PORT" \
     --persistence.file="" \
     --web.enable-admin-api \
     --web.enable-lifecycle
-  wait_ready pushgateway "$(read_pid pushgateway)" "$t0"
+  wait_ready pushgateway "$(proc_read_pid pushgateway)" "$t0"
 }
 
 start_prometheus() {
@@ -453,14 +319,14 @@ start_prometheus() {
   fi
   local t0
   t0=$(now)
-  spawn prometheus prometheus \
+  proc_spawn prometheus "$(out_file prometheus)" prometheus \
     --config.file="$PROM_CONFIG" \
     --storage.tsdb.path="$PROM_DATA_DIR" \
     --storage.tsdb.retention.time="$PROMETHEUS_RETENTION" \
     --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
     --web.enable-lifecycle \
     --web.enable-admin-api
-  wait_ready prometheus "$(read_pid prometheus)" "$t0"
+  wait_ready prometheus "$(proc_read_pid prometheus)" "$t0"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -540,13 +406,7 @@ cmd_logs() {
     files+=("$(log_file "$name")")
     [[ $(out_file "$name") == "$(log_file "$name")" ]] || files+=("$(out_file "$name")")
   done
-  local existing=() f
-  for f in "${files[@]}"; do [[ -f $f ]] && existing+=("$f"); done
-  ((${#existing[@]})) || die "no log files yet under $LOG_DIR"
-  if ((follow)); then
-    exec tail -n "$lines" -F "${existing[@]}"
-  fi
-  tail -n "$lines" "${existing[@]}"
+  proc_logs "$lines" "$follow" "${files[@]}"
 }
 
 cmd_env() {
@@ -568,20 +428,11 @@ EOF
 
 cmd_kill_kafka() {
   with_lock
-  local pid i
-  pid=$(running_pid kafka) || die "kafka is not running (no live recorded pid)"
-  kill -KILL "$pid"
-  for ((i = 0; i < 100; i++)); do
-    pid_is_ours kafka "$pid" || break
-    sleep 0.1
-  done
+  local pid
+  pid=$(proc_kill kafka "$(service_marker kafka)") || die "kafka is not running (no live recorded pid)"
   # The command line disappears before the dying JVM has closed its sockets: wait for the
   # port too, or an immediate start-kafka finds it still taken.
-  for ((i = 0; i < 100; i++)); do
-    port_open "$KAFKA_HOST" "$KAFKA_PORT" || port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" || break
-    sleep 0.1
-  done
-  rm -f "$(pid_file kafka)"
+  proc_wait_ports_closed "$KAFKA_HOST" "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
   say "kafka: killed -9 (pid $pid)"
 }
 
@@ -612,10 +463,7 @@ main() {
     kill-kafka) cmd_kill_kafka "$@" ;;
     start-kafka) cmd_start_kafka "$@" ;;
     reset-kafka) cmd_reset_kafka "$@" ;;
-    libs)
-      with_lock
-      ensure_kafka_libs
-      ;;
+    libs) kafka_ensure_libs ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

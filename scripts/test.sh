@@ -2,8 +2,10 @@
 # All tests against the local stack. Run through `make test`, which starts the stack first
 # (bash scripts/stack.sh up). Runs every part even if an earlier one fails; exits non-zero if any
 # part failed.
+#   0. what the tests need, installed if missing or out of date (each a no-op when current):
+#      the Python venv .venv/ (scripts/venv.sh) and the Spark job's Kafka jars (spark/fetch-jars.sh)
 #   1. cargo test --release --all-targets
-#   2. python3 -m pytest -q on whichever of tests/ and spark/tests/ exist
+#   2. pytest -q on whichever of tests/ and spark/tests/ exist, with the venv's Python
 #      (pytest's exit code 5, "no tests collected", is not a failure)
 #   3. the dashboard queries against the real Prometheus
 # Then deletes the topics the tests created (each test uses its own random names): a broker that
@@ -36,6 +38,14 @@ phase() {
   return "$rc"
 }
 
+# Without the venv or the jars the Python tests cannot run at all: stop here.
+phase venv bash scripts/venv.sh || exit 1
+phase spark-jars bash spark/fetch-jars.sh || exit 1
+# The venv first on PATH, so `python3` in the tests and Spark's Python workers are the venv's too.
+VENV=$(abspath "${TRACEPIPE_VENV:-$REPO_DIR/.venv}")
+export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
+PYTHON=$VENV/bin/python
+
 if [[ -f Cargo.toml ]]; then
   phase cargo cargo test --release --all-targets || failed+=(cargo)
 else
@@ -47,7 +57,7 @@ for d in tests spark/tests; do
   [[ -d $d ]] && py_dirs+=("$d")
 done
 if ((${#py_dirs[@]})); then
-  phase pytest python3 -m pytest -q "${py_dirs[@]}" --ignore=tests/dashboard
+  phase pytest "$PYTHON" -m pytest -q -rs "${py_dirs[@]}" --ignore=tests/dashboard
   rc=$?
   if ((rc == 5)); then
     echo "=== test: pytest collected no tests (exit 5), not a failure"
@@ -60,7 +70,7 @@ fi
 
 # Last: the dashboard's queries against the real Prometheus, fed by the real pipeline.
 if [[ -d tests/dashboard ]]; then
-  phase dashboard python3 -m pytest -q tests/dashboard || failed+=(dashboard)
+  phase dashboard "$PYTHON" -m pytest -q -rs tests/dashboard || failed+=(dashboard)
 fi
 
 if [[ ${TRACEPIPE_KEEP_TEST_TOPICS:-0} != 1 ]]; then

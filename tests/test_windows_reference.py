@@ -4,14 +4,12 @@ Runs `target/release/tracepipe aggregate --from-files --jobs J --tasks T --out O
 bundled sample (parts 00000-00001 of both tables) and compares every field of every line with
 `tests/window_reference.py`: integers and nulls exactly, floats within 1e-9 relative.
 
-Trace: `sample/` of the repository, else parts 00000-00001 of
-`../shared/traces/clusterdata-2011-2` (copied into a temporary folder).
-Skipped only when `target/release/tracepipe` has not been built (`cargo build --release`).
+Trace: `sample/` of the repository. Needs `target/release/tracepipe`, which `make test` builds
+(through `cargo test --release`) before it runs pytest; without it the test fails with what to run.
 """
 
 import json
 import math
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,23 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import window_reference
 
 
-def trace_dirs(tmp_path):
+def trace_dirs():
     sample = ROOT / "sample"
-    if all(
-        (sample / t / p).is_file() for t in ("job_events", "task_events") for p in PARTS
-    ):
-        return sample / "job_events", sample / "task_events"
-    shared = (ROOT / ".." / "shared" / "traces" / "clusterdata-2011-2").resolve()
-    if not shared.is_dir():
-        pytest.fail(f"no trace: neither {sample} nor {shared} holds parts 00000-00001")
-    out = []
-    for table in ("job_events", "task_events"):
-        dest = tmp_path / "trace" / table
-        dest.mkdir(parents=True)
-        for p in PARTS:
-            shutil.copy(shared / table / p, dest / p)
-        out.append(dest)
-    return tuple(out)
+    missing = [
+        sample / t / p for t in ("job_events", "task_events") for p in PARTS if not (sample / t / p).is_file()
+    ]
+    if missing:
+        pytest.fail(f"the bundled sample is incomplete (missing {missing[0]}): git checkout -- sample")
+    return sample / "job_events", sample / "task_events"
 
 
 def same_value(a, b):
@@ -93,8 +82,8 @@ def test_reference_compares_values_not_text():
 
 def test_rust_windows_equal_python_reference(tmp_path):
     if not BINARY.is_file():
-        pytest.skip(f"{BINARY} not built: run `cargo build --release` first")
-    jobs, tasks = trace_dirs(tmp_path)
+        pytest.fail(f"{BINARY} not built: run `cargo build --release` (or `make test`)")
+    jobs, tasks = trace_dirs()
     out = tmp_path / "windows.jsonl"
     cmd = [
         str(BINARY),

@@ -1,5 +1,8 @@
 """Fixtures of the Spark job's tests: a real Kafka broker, local Spark (local[2]), the Kafka source
-jars (spark/fetch-jars.sh), the bundled trace sample and the tracepipe binary."""
+jars (spark/fetch-jars.sh), the bundled trace sample and the tracepipe binary.
+
+`make test` provides all of them (the local stack, the venv, the jars, the release build); a
+missing one fails the test with what to run instead of skipping it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from needs import module
 
 SPARK_DIR = Path(__file__).resolve().parents[1]
 REPO = SPARK_DIR.parent
@@ -36,40 +40,52 @@ def kafka_bootstrap() -> str:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
     first = bootstrap.split(",")[0]
     if not reachable(first):
-        pytest.skip(f"no Kafka broker at {bootstrap} (start it with `make up`, or set KAFKA_BOOTSTRAP)")
-    pytest.importorskip("confluent_kafka", reason="pip install -r spark/requirements-dev.txt")
+        pytest.fail(
+            f"no Kafka broker at {bootstrap}: start it with `make up` (or set KAFKA_BOOTSTRAP)", pytrace=False
+        )
+    module("confluent_kafka")
     return bootstrap
 
 
 @pytest.fixture(scope="session")
-def pushgateway_url() -> str | None:
-    """The Pushgateway of the local stack, or None when it is not running."""
+def pushgateway_url() -> str:
+    """The Pushgateway of the local stack."""
     url = os.environ.get("PUSHGATEWAY_URL", "http://127.0.0.1:9091")
     parsed = urllib.parse.urlparse(url if "://" in url else f"http://{url}")
     hostport = f"{parsed.hostname}:{parsed.port or 80}"
-    return url if reachable(hostport) else None
+    if not reachable(hostport):
+        pytest.fail(
+            f"no Pushgateway at {url}: start it with `make up` (or set PUSHGATEWAY_URL)", pytrace=False
+        )
+    return url
 
 
 @pytest.fixture(scope="session")
 def spark_jars_dir() -> Path:
-    """Runs spark/fetch-jars.sh (idempotent) and returns the jar directory."""
-    if shutil.which("mvn") is None and not any(
-        (Path(os.environ.get("TRACEPIPE_CACHE_DIR", REPO / ".cache")) / "spark-jars").glob("*.jar")
-    ):
-        pytest.skip("Maven (mvn) is needed to fetch the Kafka source jars (apt-get install maven)")
+    """Runs spark/fetch-jars.sh (idempotent: `make test` has run it already) and returns the jar
+    directory."""
+    cache = Path(os.environ.get("TRACEPIPE_CACHE_DIR", REPO / ".cache"))
+    if shutil.which("mvn") is None and not any((cache / "spark-jars").glob("*.jar")):
+        pytest.fail(
+            "the Spark job's Kafka jars are missing and Maven (mvn) is not installed to fetch them: "
+            "apt-get install maven, then `bash spark/fetch-jars.sh` (or `make test`)",
+            pytrace=False,
+        )
     out = subprocess.run(
         ["bash", str(SPARK_DIR / "fetch-jars.sh")],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         timeout=600,
     )
+    if out.returncode != 0:
+        pytest.fail(f"spark/fetch-jars.sh failed (exit {out.returncode}):\n{out.stderr}", pytrace=False)
     return Path(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")
 def spark(spark_jars_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    pytest.importorskip("pyspark", reason="pip install -r spark/requirements.txt")
+    module("pyspark")
     from tracepipe_spark import job
 
     cfg = job.parse_args(["--jars-dir", str(spark_jars_dir), "--no-pushgateway"])
@@ -79,32 +95,20 @@ def spark(spark_jars_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="session")
-def sample_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(job_events, task_events) folders with parts 00000-00001 of the trace."""
+def sample_dirs() -> tuple[Path, Path]:
+    """(job_events, task_events) folders of the bundled sample: parts 00000-00001 of the trace."""
     bundled = REPO / "sample"
-    if (bundled / "job_events").is_dir() and (bundled / "task_events").is_dir():
-        return bundled / "job_events", bundled / "task_events"
-    candidates = [
-        Path(os.environ["TRACEPIPE_TRACES"]) if "TRACEPIPE_TRACES" in os.environ else None,
-        REPO.parent / "shared" / "traces" / "clusterdata-2011-2",
-        Path("/work/shared/traces/clusterdata-2011-2"),
-    ]
-    for src in candidates:
-        if src is None or not (src / "task_events").is_dir():
-            continue
-        dst = tmp_path_factory.mktemp("sample")
-        for table in ("job_events", "task_events"):
-            (dst / table).mkdir()
-            for part in ("00000", "00001"):
-                shutil.copy(src / table / f"part-{part}-of-00500.csv.gz", dst / table)
-        return dst / "job_events", dst / "task_events"
-    pytest.skip("no trace sample (sample/ or shared/traces/clusterdata-2011-2)")
+    if not ((bundled / "job_events").is_dir() and (bundled / "task_events").is_dir()):
+        pytest.fail(
+            f"{bundled} (part of the repository) is incomplete: git checkout -- sample", pytrace=False
+        )
+    return bundled / "job_events", bundled / "task_events"
 
 
 @pytest.fixture(scope="session")
-def tracepipe_bin() -> Path | None:
-    """target/release/tracepipe, built with cargo if missing and cargo is there; None if absent."""
+def tracepipe_bin() -> Path:
+    """target/release/tracepipe (`make test` builds it with `cargo test --release` first)."""
     binary = REPO / "target" / "release" / "tracepipe"
-    if not binary.exists() and shutil.which("cargo") and (REPO / "Cargo.toml").exists():
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=False, timeout=1200)
-    return binary if binary.exists() else None
+    if not binary.exists():
+        pytest.fail(f"{binary} is missing: run `cargo build --release` (or `make test`)", pytrace=False)
+    return binary

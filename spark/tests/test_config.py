@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 import pytest
+from needs import module
 
-pytest.importorskip("pyspark", reason="pip install -r spark/requirements.txt")
+module("pyspark")
 
 from pyspark.sql.types import BooleanType, DoubleType, LongType, StructField, StructType
 

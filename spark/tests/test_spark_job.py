@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 import wire
+from needs import module
 
-pytest.importorskip("pyspark", reason="pip install -r spark/requirements.txt")
+module("pyspark")
 
 from tracepipe_spark import job
 from tracepipe_spark.pushgateway import MachineWindow, PushgatewaySink
@@ -143,12 +144,10 @@ def test_sample_replay(
     spark: Any,
     kafka_bootstrap: str,
     sample_dirs: tuple[Path, Path],
-    tracepipe_bin: Path | None,
+    tracepipe_bin: Path,
     topics: tuple[str, str],
     tmp_path: Path,
 ) -> None:
-    if tracepipe_bin is None:
-        pytest.skip("target/release/tracepipe is missing (cargo build --release)")
     jobs_dir, tasks_dir = sample_dirs
     job_topic, task_topic = topics
     subprocess.run(
@@ -268,7 +267,7 @@ def _synthetic(minutes: range) -> list[wire.Event]:
 def test_wire_edge_cases_and_restart(
     spark: Any,
     kafka_bootstrap: str,
-    pushgateway_url: str | None,
+    pushgateway_url: str,
     topics: tuple[str, str],
     tmp_path: Path,
 ) -> None:
@@ -334,8 +333,6 @@ def test_wire_edge_cases_and_restart(
         assert empty["cpu_request_sum"] == 0.0 and empty["cpu_request_avg"] is None
         assert got_machines[(0, BIG_MACHINE + 5000)]["task_events"] == 1
 
-        if pushgateway_url is None:
-            pytest.skip("windows OK; no Pushgateway at PUSHGATEWAY_URL, push not checked")
         samples = _pushgateway_samples(pushgateway_url, push_job)
         cpu = samples.get("total_cpu_usage", {})
         # Every machine of every closed window, pushed in different batches of two runs.
@@ -358,13 +355,10 @@ def test_wire_edge_cases_and_restart(
                 )
         assert s1["pushes"] >= 1 and s2["pushes"] >= 1
     finally:
-        if pushgateway_url is not None:
-            _delete_push_job(pushgateway_url, push_job)
+        _delete_push_job(pushgateway_url, push_job)
 
 
-def test_pushgateway_sink_merges_batches(pushgateway_url: str | None) -> None:
-    if pushgateway_url is None:
-        pytest.skip("no Pushgateway at PUSHGATEWAY_URL")
+def test_pushgateway_sink_merges_batches(pushgateway_url: str) -> None:
     push_job = f"spark_test_{uuid.uuid4().hex[:8]}"
     try:
         sink = PushgatewaySink(pushgateway_url, job=push_job)

@@ -4,7 +4,8 @@ Why the whole picture is pushed each time: the Pushgateway groups metrics by gro
 just ``job``). ``PUT`` replaces the whole group; ``POST`` (``pushadd_to_gateway``) replaces every
 metric *family* named in the body, i.e. all series of ``total_cpu_usage`` at once, not only the
 machines present in the body. Pushing only the machines of one micro-batch therefore erases all the
-others either way (defect 7 of the first implementation). One group per machine would avoid that
+others either way (the first implementation did, so its dashboard lost every machine that had no
+event in the last batch: docs/original-implementation.md). One group per machine would avoid that
 but costs one HTTP request per machine (thousands per batch). So the sink keeps the latest values
 of every machine in the driver (a few numbers per machine: about 12,500 machines in the trace),
 seeds them from the Pushgateway at start (so a restarted job does not erase what an earlier run

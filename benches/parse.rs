@@ -66,6 +66,7 @@ fn bench(c: &mut Criterion) {
 /// processes (time waiting for a core is not counted here).
 struct CpuTime;
 
+#[allow(unsafe_code)]
 fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -6,7 +6,7 @@
 //! ranges: part i holds the rows with time in `[i*D/P, (i+1)*D/P)`, so a tie never spans two
 //! parts and each file's first time is strictly greater than the previous file's last time.
 //!
-//! What the trace looks like (see `shared/spec/trace-format.md`):
+//! What the trace looks like (see `docs/trace-format.md`):
 //! - an initial state at t=0: jobs SUBMIT then SCHEDULE; running tasks' SUBMITs carry their
 //!   machine ID (some with missing info 2 and empty requests), followed by a SCHEDULE at t=0
 //!   whose request can differ; pending tasks are submitted at t=0 too;

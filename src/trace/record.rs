@@ -1,7 +1,7 @@
 //! Typed rows of the two trace tables, exactly as in the trace's schema.
 //!
 //! Optional fields are `Option`s: an empty CSV field is "missing", never 0 or "unknown"
-//! (defect 4 of the first implementation summed unscheduled tasks under a fake machine 0).
+//! (the first implementation summed unscheduled tasks under a fake machine 0).
 
 use std::fmt;
 

@@ -206,13 +206,14 @@ pub fn run<W: Write>(
                 step(&event?, &mut agg, None, &mut emit)?;
             }
         }
-        Source::Kafka(copts) => {
+        Source::Kafka(mut copts) => {
             // Two stages on two cores: this thread decodes and aggregates while a reader
             // thread polls, reorders and hands over batches of released events.
             let (tx, rx) = std::sync::mpsc::sync_channel::<
                 Result<Vec<OrderedEvent<LeanRecord>>, ConsumeError>,
             >(8);
             let reader_stop = Arc::clone(&stop);
+            copts.stop = Some(Arc::clone(&stop));
             let reader = std::thread::Builder::new()
                 .name("ordered-reader".into())
                 .spawn(move || read_batches(*copts, tx, reader_stop))

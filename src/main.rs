@@ -23,10 +23,28 @@ fn main() {
     match cli::run() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             std::process::exit(2);
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the previous one
+/// already carries (rdkafka's errors repeat their error code's text as their source).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !last.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+        last = text;
+    }
+    out
 }
 
 /// Allocator and memory settings measured to matter (BENCHMARKS.md).

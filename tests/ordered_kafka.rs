@@ -308,3 +308,61 @@ fn every_fresh_consumer_reads_small_topics_to_the_end() {
         assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "consumer {i}");
     }
 }
+
+/// Ctrl-C ends a following consumer that is waiting for more, with its summary and exit 0.
+#[test]
+fn ctrl_c_ends_a_following_consumer_that_waits() {
+    let (jt, tt) = (unique("int-jobs"), unique("int-tasks"));
+    let jobs = sample_jobs();
+    run_ok(&[
+        "replay",
+        "--jobs",
+        jobs.to_str().unwrap(),
+        "--job-topic",
+        &jt,
+        "--task-topic",
+        &tt,
+        "--progress",
+        "quiet",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let mut child = tracepipe()
+        .args([
+            "consume",
+            "--follow",
+            "--job-topic",
+            &jt,
+            "--task-topic",
+            &tt,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Every event is out (the writer flushes when it waits): it now waits for more.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let lines = || std::fs::read(&out).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+    while lines() < 13_803 {
+        assert!(Instant::now() < deadline, "only {} lines", lines());
+        assert!(child.try_wait().unwrap().is_none(), "consumer exited early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: sends SIGINT to our own child process.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(rc, 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "still running 20 s after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains("consumed 13803 events in order"), "{err}");
+}

@@ -39,7 +39,7 @@ pub fn run(a: ConsumeArgs) -> Result<i32> {
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let summary = tracepipe::consume::write_ordered(opts, out, a.limit, &super::ctrl_c_flag())?;
+    let summary = tracepipe::consume::write_ordered(opts, out, a.limit, super::ctrl_c_flag())?;
     eprintln!("{}", summary.report());
     Ok(0)
 }

@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 use rdkafka::consumer::CommitMode;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Writes released events as
@@ -125,20 +126,31 @@ impl ConsumeSummary {
 }
 
 /// Reads both topics in exact global order and writes every event as a JSON line, until
-/// the end-of-stream marks (unless following), `limit` events, or `stop`. Commits what was
+/// the end-of-stream marks (unless following), `limit` events, or `stop`; flushes whenever
+/// it waits for more. Commits what was
 /// released when a group is set.
 pub fn write_ordered<W: Write>(
-    opts: ConsumeOptions,
+    mut opts: ConsumeOptions,
     out: W,
     limit: Option<u64>,
-    stop: &AtomicBool,
+    stop: Arc<AtomicBool>,
 ) -> Result<ConsumeSummary, ConsumeError> {
+    opts.stop = Some(Arc::clone(&stop));
     let mut lines = EventLines::new(out, &opts.kafka.job_topic, &opts.kafka.task_topic);
     let mut consumer = OrderedConsumer::new(opts)?;
     let mut lag = ReleaseLag::default();
     let mut n = 0u64;
     while limit.is_none_or(|l| n < l) && !stop.load(Ordering::Relaxed) {
-        let Some(ev) = consumer.next().transpose()? else {
+        // What is released is written out before waiting for more, so a reader of a
+        // following consumer's output sees every event that arrived.
+        let next = match consumer.next_ready() {
+            Some(ev) => Some(ev),
+            None => {
+                lines.flush().map_err(ConsumeError::Output)?;
+                consumer.next()
+            }
+        };
+        let Some(ev) = next.transpose()? else {
             break;
         };
         lines.write(&ev).map_err(ConsumeError::Output)?;

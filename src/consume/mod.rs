@@ -29,6 +29,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
 use reorder::Reorderer;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -119,6 +120,9 @@ pub struct ConsumeOptions {
     pub commit_interval: Duration,
     /// Give up when nothing is released for this long (None: wait forever).
     pub idle_timeout: Option<Duration>,
+    /// Set (e.g. by Ctrl-C) to end the stream early: the iterator commits and ends even
+    /// while it waits for more records, as a following reader mostly does.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl ConsumeOptions {
@@ -130,6 +134,7 @@ impl ConsumeOptions {
             prefetch_kbytes_per_partition: DEFAULT_PREFETCH_KBYTES,
             commit_interval: Duration::from_secs(1),
             idle_timeout: None,
+            stop: None,
         }
     }
 }
@@ -503,7 +508,12 @@ impl<P: Payload> OrderedConsumer<P> {
                 }
                 return Ok(Some(ev));
             }
-            if self.finished() && !self.more_after_end()? {
+            let stopped = self
+                .opts
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed));
+            if stopped || (self.finished() && !self.more_after_end()?) {
                 self.commit(CommitMode::Sync)?;
                 return Ok(None);
             }

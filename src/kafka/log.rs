@@ -22,6 +22,7 @@ pub const REPEAT: Duration = Duration::from_secs(10);
 struct Seen {
     first: Instant,
     last_report: Instant,
+    last_seen: Instant,
     count: u64,
 }
 
@@ -37,16 +38,23 @@ pub struct Condition {
 /// Classifies one librdkafka line (log message or error event reason).
 pub fn classify(line: &str) -> Condition {
     let lower = line.to_ascii_lowercase();
-    if let Some(addr) = connect_failure_address(line) {
-        return Condition {
-            key: format!("unreachable {addr}"),
-            text: format!("broker {addr} unreachable, retrying"),
-        };
-    }
-    if lower.contains("all broker connections are down") || lower.contains("all brokers down") {
-        return Condition {
-            key: "all brokers down".into(),
-            text: "all brokers unreachable, retrying".into(),
+    let connectivity = lower.contains("connect to ")
+        || lower.contains("disconnected")
+        || lower.contains("brokers are down")
+        || lower.contains("all broker connections are down")
+        || lower.contains("all brokers down")
+        || lower.contains("brokertransportfailure")
+        || lower.contains("broker transport failure");
+    if connectivity {
+        return match broker_address(line) {
+            Some(addr) => Condition {
+                key: format!("unreachable {addr}"),
+                text: format!("broker {addr} unreachable, retrying"),
+            },
+            None => Condition {
+                key: ALL_DOWN.into(),
+                text: "Kafka brokers unreachable, retrying".into(),
+            },
         };
     }
     if lower.contains("idempotence pid") || lower.contains("coordinator load in progress") {
@@ -57,27 +65,32 @@ pub fn classify(line: &str) -> Condition {
                     .into(),
         };
     }
-    if lower.contains("disconnected") {
-        let who = line.split(':').next().unwrap_or(line).trim();
-        return Condition {
-            key: format!("disconnected {who}"),
-            text: format!("{who}: connection lost, reconnecting"),
-        };
-    }
     Condition {
         key: line.to_owned(),
         text: line.to_owned(),
     }
 }
 
-/// `127.0.0.1:9092` out of `127.0.0.1:9092/1: Connect to ipv4#127.0.0.1:9092 failed: ...`.
-fn connect_failure_address(line: &str) -> Option<&str> {
-    let rest = &line[line.find("Connect to ")? + "Connect to ".len()..];
-    if !rest.contains(" failed") {
-        return None;
+/// The key of connectivity lines that name no broker.
+const ALL_DOWN: &str = "all brokers down";
+
+/// The broker a line is about: `127.0.0.1:9092` out of
+/// `Connect to ipv4#127.0.0.1:9092 failed: ...` or `127.0.0.1:9092/1: Disconnected ...`.
+fn broker_address(line: &str) -> Option<&str> {
+    if let Some(i) = line.find("Connect to ") {
+        let target = line[i + "Connect to ".len()..].split_whitespace().next()?;
+        return Some(target.rsplit('#').next().unwrap_or(target));
     }
-    let target = rest.split_whitespace().next()?;
-    Some(target.rsplit('#').next().unwrap_or(target))
+    line.split(|c: char| c.is_whitespace() || c == '[' || c == ']')
+        .filter_map(|w| w.split_once('/').map(|(addr, _)| addr))
+        .find(|addr| {
+            addr.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty()
+                    && !host.starts_with("thrd")
+                    && !port.is_empty()
+                    && port.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
 }
 
 /// Reports a condition: the first time at once, then at most every [`REPEAT`] with how many
@@ -87,15 +100,38 @@ pub fn report(line: &str) -> Option<String> {
     let now = Instant::now();
     let mut guard = CONDITIONS.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
-    let seen = map.entry(c.key).or_insert(Seen {
+    let key_is_all_down = c.key == ALL_DOWN;
+    let key = c.key;
+    let seen = map.entry(key.clone()).or_insert(Seen {
         first: now,
         last_report: now,
+        last_seen: now,
         count: 0,
     });
+    // A condition quiet for a while that comes back is a new occurrence.
+    if now.duration_since(seen.last_seen) > REPEAT * 3 {
+        *seen = Seen {
+            first: now,
+            last_report: now,
+            last_seen: now,
+            count: 0,
+        };
+    }
+    seen.last_seen = now;
     seen.count += 1;
-    let out = if seen.count == 1 {
+    let first = seen.count == 1;
+    let repeat_due = now.duration_since(seen.last_report) >= REPEAT;
+    // Lines that name no broker add nothing while a named broker's outage is being reported.
+    let named_outage = key_is_all_down
+        && map.iter().any(|(k, s)| {
+            k.starts_with("unreachable ") && now.duration_since(s.last_report) < REPEAT * 2
+        });
+    let seen = map.get_mut(&key).expect("inserted above");
+    let out = if named_outage {
+        None
+    } else if first {
         Some(c.text)
-    } else if now.duration_since(seen.last_report) >= REPEAT {
+    } else if repeat_due {
         seen.last_report = now;
         Some(format!(
             "{} ({} attempts, {} s)",
@@ -159,6 +195,21 @@ mod tests {
         assert_eq!(a.text, "broker 127.0.0.1:9092 unreachable, retrying");
         let other = classify("10.0.0.2:9094/2: Connect to ipv4#10.0.0.2:9094 failed: timed out");
         assert_ne!(a.key, other.key);
+    }
+
+    #[test]
+    fn disconnects_name_their_broker_and_the_rest_is_one_condition() {
+        let d = classify(
+            "[thrd:127.0.0.1:9092/1]: 127.0.0.1:9092/1: Disconnected (after 3012ms in state UP)",
+        );
+        assert_eq!(d.key, "unreachable 127.0.0.1:9092");
+        for line in [
+            "2/2 brokers are down",
+            "BrokerTransportFailure (Local: Broker transport failure)",
+            "All broker connections are down",
+        ] {
+            assert_eq!(classify(line).key, ALL_DOWN, "{line}");
+        }
     }
 
     #[test]

@@ -124,7 +124,7 @@ pub fn report(line: &str) -> Option<String> {
     // Lines that name no broker add nothing while a named broker's outage is being reported.
     let named_outage = key_is_all_down
         && map.iter().any(|(k, s)| {
-            k.starts_with("unreachable ") && now.duration_since(s.last_report) < REPEAT * 2
+            k.starts_with("unreachable ") && now.duration_since(s.last_seen) < REPEAT * 3
         });
     let seen = map.get_mut(&key).expect("inserted above");
     let out = if named_outage {

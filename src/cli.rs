@@ -41,6 +41,36 @@ enum Command {
     Aggregate(AggregateArgs),
     /// Write a synthetic trace in the exact file format (deterministic by --seed).
     Generate(GenerateArgs),
+    /// Draw the windows of `aggregate --out` as one self-contained HTML page.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Windows file written by `tracepipe aggregate --out` (JSON Lines).
+    #[arg(long)]
+    windows: PathBuf,
+    /// HTML file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Page title [default: "tracepipe report: <windows file name>"].
+    #[arg(long)]
+    title: Option<String>,
+}
+
+fn run_report(a: ReportArgs) -> Result<i32> {
+    let mut opts = tracepipe::report::ReportOptions::new(a.windows, a.out);
+    opts.title = a.title;
+    let s = tracepipe::report::run(&opts)?;
+    println!(
+        "report: {} ({} windows, {} machines, {} lines) in {:.2} s",
+        s.out.display(),
+        s.windows,
+        s.machines,
+        s.lines,
+        s.wall_seconds
+    );
+    Ok(0)
 }
 
 #[derive(Args)]
@@ -643,5 +673,6 @@ pub fn run() -> Result<i32> {
         Command::Verify(a) => run_verify(a),
         Command::Aggregate(a) => run_aggregate(a),
         Command::Generate(a) => run_generate(a),
+        Command::Report(a) => run_report(a),
     }
 }

@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod merge;
 pub mod metrics;
 pub mod replay;
+pub mod report;
 pub mod trace;
 pub mod window;
 pub mod wire;

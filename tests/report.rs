@@ -5,8 +5,9 @@
 mod common;
 
 use common::{run_ok, sample_jobs, sample_tasks, tracepipe};
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -64,10 +65,12 @@ fn chromium() -> PathBuf {
 }
 
 /// Runs headless Chromium on `url` with a fresh profile, no name resolution at all (so no
-/// request can leave the machine) and a net log of every request it tried. Fails after 2
-/// minutes rather than hanging.
-fn run_chromium(dir: &Path, url: &str, extra: &[&str]) -> Output {
-    let profile = dir.join(format!("profile-{}", extra.len()));
+/// request can leave the machine) and the given flags; returns its stdout. Its output goes to
+/// files (a full pipe would block it), and it fails after 2 minutes rather than hanging.
+fn run_chromium(dir: &Path, name: &str, url: &str, extra: &[&str]) -> String {
+    let profile = dir.join(format!("profile-{name}"));
+    let stdout = dir.join(format!("{name}.stdout"));
+    let stderr = dir.join(format!("{name}.stderr"));
     let mut cmd = Command::new(chromium());
     cmd.args([
         "--headless",
@@ -86,28 +89,28 @@ fn run_chromium(dir: &Path, url: &str, extra: &[&str]) -> Output {
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(extra)
     .arg(url)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    .stdin(Stdio::null())
+    .stdout(File::create(&stdout).unwrap())
+    .stderr(File::create(&stderr).unwrap());
     let mut child = cmd.spawn().expect("start chromium");
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("chromium did not finish within 2 minutes on {url}");
+            let _ = child.wait();
+            panic!("chromium did not finish within 2 minutes on {url} ({name})");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
     assert!(
-        out.status.success(),
-        "chromium failed on {url}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
+        status.success(),
+        "chromium failed on {url} ({name}): {status}\n{}",
+        std::fs::read_to_string(&stderr).unwrap_or_default()
     );
-    out
+    std::fs::read_to_string(&stdout).unwrap()
 }
 
 /// URLs of the requests the page itself made (the browser's own background requests have
@@ -201,6 +204,7 @@ fn sample_report_renders_in_chromium_without_network() {
     let net_log = dir.join("net-log.json");
     run_chromium(
         &dir,
+        "screenshot",
         &file_url(&html),
         &[
             &format!("--screenshot={}", shot.display()),
@@ -219,8 +223,7 @@ fn sample_report_renders_in_chromium_without_network() {
     assert!(requests.is_empty(), "the page made requests: {requests:?}");
 
     // The DOM as the browser built it: every chart's SVG with drawn content.
-    let dom = run_chromium(&dir, &file_url(&html), &["--dump-dom"]);
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = run_chromium(&dir, "dom", &file_url(&html), &["--dump-dom"]);
     for id in CHARTS {
         let at = dom
             .find(&format!("id=\"{id}\""))
@@ -251,6 +254,7 @@ fn the_net_log_check_sees_a_page_request() {
     let shot = dir.join("remote.png");
     run_chromium(
         &dir,
+        "control",
         &file_url(&page),
         &[
             &format!("--screenshot={}", shot.display()),

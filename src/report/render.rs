@@ -12,6 +12,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 const WIDTH: u32 = 1120;
+/// The right-hand panel of every chart (legend or colour scale): the same plot width for all,
+/// so that their time axes line up on the page.
+const PANEL: u32 = 150;
 const FONT: &str = "sans-serif";
 /// Tableau 10, the matplotlib default cycle: distinct, and readable on white.
 const BLUE: RGBColor = RGBColor(31, 119, 180);
@@ -181,9 +184,10 @@ fn line_chart(
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 340)).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (main, panel) = root.split_horizontally(WIDTH - PANEL);
+        let mut chart = ChartBuilder::on(&main)
             .margin_top(12)
-            .margin_right(24)
+            .margin_right(8)
             .margin_left(8)
             .x_label_area_size(46)
             .y_label_area_size(78)
@@ -198,33 +202,36 @@ fn line_chart(
             .y_desc(y_desc)
             .axis_desc_style((FONT, 14).into_font().color(&AXIS))
             .label_style((FONT, 13).into_font().color(&AXIS))
-            .bold_line_style(RGBColor(215, 215, 215))
-            .light_line_style(RGBColor(240, 240, 240))
+            .bold_line_style(RGBColor(222, 222, 222))
+            .light_line_style(TRANSPARENT)
             .axis_style(AXIS)
             .draw()
             .map_err(&err)?;
         for l in lines {
-            let color = l.color;
             chart
                 .draw_series(LineSeries::new(
                     xs.iter().zip(&l.values).map(|(&x, &y)| (x, y.min(y_max))),
-                    color.stroke_width(2),
+                    l.color.stroke_width(2),
                 ))
-                .map_err(&err)?
-                .label(l.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
-                });
+                .map_err(&err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(190, 190, 190))
-            .label_font((FONT, 13))
-            .margin(10)
-            .draw()
-            .map_err(&err)?;
+        // The legend, in the panel beside the plot, where it hides no line.
+        for (i, l) in lines.iter().enumerate() {
+            let y = 22 + 24 * i as i32;
+            panel
+                .draw(&PathElement::new(
+                    vec![(10, y), (34, y)],
+                    l.color.stroke_width(3),
+                ))
+                .map_err(&err)?;
+            panel
+                .draw(&Text::new(
+                    l.name.clone(),
+                    (40, y - 7),
+                    (FONT, 13).into_font().color(&AXIS),
+                ))
+                .map_err(&err)?;
+        }
         root.present().map_err(&err)?;
     }
     Ok(svg)
@@ -259,7 +266,7 @@ fn robust_max(lines: &[LineSpec]) -> (f64, bool) {
     }
 }
 
-/// `SUBMIT 05-01 22:50: 123,456/min` for the points above `y_max`, largest first (at most 5).
+/// `SUBMIT at 05-01 22:50: 123,456/min` for the points above `y_max`, largest first (at most 3).
 fn clipped_note(report: &Report, lines: &[LineSpec], y_max: f64) -> String {
     let mut over: Vec<(f64, &str, u64)> = Vec::new();
     for l in lines {
@@ -273,7 +280,7 @@ fn clipped_note(report: &Report, lines: &[LineSpec], y_max: f64) -> String {
     let n = over.len();
     let shown: Vec<String> = over
         .iter()
-        .take(5)
+        .take(3)
         .map(|(v, name, t)| {
             format!(
                 "{name} at {}: {}/min",
@@ -287,7 +294,7 @@ fn clipped_note(report: &Report, lines: &[LineSpec], y_max: f64) -> String {
         si(y_max),
         if n == 1 { " is" } else { "s are" },
         shown.join("; "),
-        if n > 5 { "; ..." } else { "" }
+        if n > 3 { "; ..." } else { "" }
     )
 }
 
@@ -324,14 +331,29 @@ fn heatmap_chart(report: &Report) -> Result<String, ReportError> {
     let x0 = report.first_window_start() as f64 / 1e6;
     let x1 = report.last_window_end() as f64 / 1e6;
     let (x_axis, days) = time_axis(x0, x1);
-    let vmax = if h.max > 0.0 { f64::from(h.max) } else { 1.0 };
+    // The colour scale tops at the 99th percentile of the cells, so that a few very full rows
+    // do not squeeze the rest into a few colours; cells above it get the top colour.
+    let mut cells: Vec<f32> = h.values.iter().flatten().copied().collect();
+    cells.sort_by(f32::total_cmp);
+    let p99 = cells
+        .get(cells.len().saturating_sub(1) * 99 / 100)
+        .copied()
+        .unwrap_or(0.0);
+    let vmax = if p99 > 0.0 {
+        f64::from(p99)
+    } else if h.max > 0.0 {
+        f64::from(h.max)
+    } else {
+        1.0
+    };
+    let capped = f64::from(h.max) > vmax;
     let mut svg = String::new();
     {
         let root: Area = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(&err)?;
-        let (main, bar) = root.split_horizontally(WIDTH - 130);
+        let (main, bar) = root.split_horizontally(WIDTH - PANEL);
         let mut chart = ChartBuilder::on(&main)
-            .margin_top(12)
+            .margin_top(28)
             .margin_left(8)
             .margin_right(8)
             .x_label_area_size(46)
@@ -367,7 +389,7 @@ fn heatmap_chart(report: &Report) -> Result<String, ReportError> {
         for (r, row) in h.values.iter().enumerate() {
             let top = r as f64 * per_row;
             let bottom = ((r + 1) as f64 * per_row).min(machines);
-            let level = |v: f32| (f64::from(v) / vmax * LEVELS).round();
+            let level = |v: f32| ((f64::from(v) / vmax).min(1.0) * LEVELS).round();
             let mut c = 0;
             while c < row.len() {
                 let l = level(row[c]);
@@ -386,38 +408,38 @@ fn heatmap_chart(report: &Report) -> Result<String, ReportError> {
 
         // The colour scale.
         let mut scale = ChartBuilder::on(&bar)
-            .margin_top(12)
-            .margin_right(62)
+            .margin_top(28)
+            .margin_left(10)
+            .margin_right(90)
             .x_label_area_size(46)
-            .y_label_area_size(0)
-            .right_y_label_area_size(0)
             .build_cartesian_2d(0.0..1.0, 0.0..vmax)
             .map_err(&err)?;
         scale
             .draw_series((0..64).map(|i| {
-                let (a, b) = (i as f64 / 64.0, (i + 1) as f64 / 64.0);
+                let (a, b) = (f64::from(i) / 64.0, f64::from(i + 1) / 64.0);
                 Rectangle::new([(0.0, a * vmax), (1.0, b * vmax)], viridis(a).filled())
             }))
             .map_err(&err)?;
         let area = scale.plotting_area();
-        let (w, _) = area.dim_in_pixel();
+        let base = bar.get_base_pixel();
         for i in 0..=4 {
             let v = vmax * f64::from(i) / 4.0;
             let (px, py) = area.map_coordinate(&(1.0, v));
-            let _ = w;
+            let label = if i == 4 && capped {
+                format!("\u{2265} {v:.2}")
+            } else {
+                format!("{v:.2}")
+            };
             bar.draw(&Text::new(
-                format!("{v:.2}"),
-                (
-                    px - bar.get_base_pixel().0 + 6,
-                    py - bar.get_base_pixel().1 - 7,
-                ),
+                label,
+                (px - base.0 + 6, py - base.1 - 7),
                 (FONT, 13).into_font().color(&AXIS),
             ))
             .map_err(&err)?;
         }
         bar.draw(&Text::new(
             "allocated CPU",
-            (4, 0),
+            (4, 6),
             (FONT, 13).into_font().color(&AXIS),
         ))
         .map_err(&err)?;

@@ -89,7 +89,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -581,7 +581,7 @@ pub(crate) fn html(report: &Report, title: &str, windows: &Path) -> Result<Strin
         h.values.len(),
         thousands(h.machines_per_row),
         if h.machines_per_row == 1 { "" } else { "s" },
-        if h.machines % h.machines_per_row.max(1) != 0 { "; the last row has fewer" } else { "" },
+        if !h.machines.is_multiple_of(h.machines_per_row.max(1)) { "; the last row has fewer" } else { "" },
         report.windows_per_column,
         if report.windows_per_column == 1 { "" } else { "s" },
         fmt_num(width_min * report.windows_per_column as f64),

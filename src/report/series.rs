@@ -24,7 +24,6 @@
 
 use super::parse::{parse_line, CellLine, Line, MachineLine, Problem};
 use super::ReportError;
-use crate::window::FxHashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -110,6 +109,17 @@ impl Grid {
     }
 }
 
+/// [`merge_pairs`] in place for a fixed-length row: the freed tail becomes 0.
+fn halve(v: &mut [f32], times: u32) {
+    for _ in 0..times {
+        let n = v.len();
+        for i in 0..n.div_ceil(2) {
+            v[i] = v[2 * i] + v.get(2 * i + 1).copied().unwrap_or(0.0);
+        }
+        v[n.div_ceil(2)..].fill(0.0);
+    }
+}
+
 /// Merges neighbouring pairs `times` times: `v[i] = v[2i] + v[2i+1]`.
 fn merge_pairs<T>(v: &mut Vec<T>, times: u32, merge: impl Fn(&mut T, T)) {
     for _ in 0..times {
@@ -184,7 +194,12 @@ impl CellBucket {
 #[derive(Debug, Clone)]
 struct MachineAcc {
     id: u64,
-    heat: Vec<f32>,
+    /// One sum per bucket of the heatmap grid, `Limits::heatmap_columns` long from the start
+    /// (no growing on the hot path).
+    heat: Box<[f32]>,
+    /// The bucket being filled and its sum so far (not yet in `heat`).
+    open_bucket: usize,
+    open_sum: f64,
     /// Allocated CPU summed over all windows (exact, for the mean; `heat` is f32).
     cpu_windows: f64,
     /// Window of the last line and its allocated CPU.
@@ -197,20 +212,33 @@ struct MachineAcc {
     evictions: u64,
     failures: u64,
     kills: u64,
+    lines: u64,
 }
 
 impl MachineAcc {
+    /// Adds `value` for windows `[a, b)`. The sum of the bucket being filled is kept here
+    /// and written to `heat` only when a later bucket starts: one write per machine and
+    /// bucket instead of one per line (the row is far away in memory; this struct is not).
     fn fill(&mut self, grid: &Grid, a: u64, b: u64, value: f64) {
         if value == 0.0 || a >= b {
             return;
         }
-        let need = grid.bucket(b - 1) + 1;
-        if self.heat.len() < need {
-            self.heat.resize(need, 0.0);
-        }
         self.cpu_windows += value * (b - a) as f64;
-        let heat = &mut self.heat;
-        grid.for_range(a, b, |k, n| heat[k] += (value * n as f64) as f32);
+        grid.for_range(a, b, |k, n| {
+            if k != self.open_bucket {
+                self.flush();
+                self.open_bucket = k;
+            }
+            self.open_sum += value * n as f64;
+        });
+    }
+
+    /// Writes the open bucket's sum into `heat`.
+    fn flush(&mut self) {
+        if self.open_sum != 0.0 {
+            self.heat[self.open_bucket] += self.open_sum as f32;
+            self.open_sum = 0.0;
+        }
     }
 }
 
@@ -324,8 +352,13 @@ pub(crate) struct Accumulator {
     peak_running: (u64, u64),
     peak_pending: (u64, u64),
     heat_grid: Grid,
-    index: FxHashMap<u64, u32>,
+    /// Machines in ascending ID order. The lines of a window come in that order too, so the
+    /// machine of a line is found by walking forward from the previous line's (no hashing,
+    /// and memory is read in order).
     machines: Vec<MachineAcc>,
+    /// `machines[i].id`, apart: a small array that a search walks through quickly.
+    ids: Vec<u64>,
+    cursor: usize,
 }
 
 fn field(field: &str, reason: String) -> Problem {
@@ -354,8 +387,9 @@ impl Accumulator {
             peak_running: (0, 0),
             peak_pending: (0, 0),
             heat_grid: Grid::new(0, limits.heatmap_columns),
-            index: FxHashMap::default(),
             machines: Vec::new(),
+            ids: Vec::new(),
+            cursor: 0,
         }
     }
 
@@ -404,7 +438,9 @@ impl Accumulator {
         let doublings = self.heat_grid.grow_to(window);
         if doublings > 0 {
             for acc in &mut self.machines {
-                merge_pairs(&mut acc.heat, doublings, |a, b| *a += b);
+                acc.flush();
+                halve(&mut acc.heat, doublings);
+                acc.open_bucket >>= doublings;
             }
         }
         match line {
@@ -461,24 +497,8 @@ impl Accumulator {
     }
 
     fn push_machine(&mut self, window: u64, m: &MachineLine) -> Result<(), Problem> {
-        let next = self.machines.len() as u32;
-        let i = *self.index.entry(m.machine_id).or_insert(next) as usize;
-        if i == self.machines.len() {
-            self.machines.push(MachineAcc {
-                id: m.machine_id,
-                heat: vec![0.0; self.heat_grid.bucket(window) + 1],
-                cpu_windows: 0.0,
-                last_window: window,
-                last_cpu: 0.0,
-                peak_cpu: f64::NEG_INFINITY,
-                peak_at: 0,
-                peak_memory: 0.0,
-                task_events: 0,
-                evictions: 0,
-                failures: 0,
-                kills: 0,
-            });
-        } else if self.machines[i].last_window == window {
+        let i = self.find_or_insert(m.machine_id, window);
+        if self.machines[i].last_window == window && self.machines[i].lines > 0 {
             return Err(field(
                 "machine_id",
                 format!(
@@ -503,8 +523,52 @@ impl Accumulator {
         acc.evictions += m.evictions;
         acc.failures += m.failures;
         acc.kills += m.kills;
+        acc.lines += 1;
         self.machine_lines += 1;
         Ok(())
+    }
+
+    /// The index of machine `id` in `machines`, inserted (with nothing yet) if new.
+    fn find_or_insert(&mut self, id: u64, window: u64) -> usize {
+        let ids = &self.ids;
+        // Walk on from the previous line's machine while IDs ascend; otherwise search all.
+        let from = if ids.get(self.cursor).is_some_and(|&x| x <= id) {
+            self.cursor
+        } else {
+            0
+        };
+        let rest = &ids[from..];
+        let step = rest
+            .iter()
+            .take(64)
+            .position(|&x| x >= id)
+            .unwrap_or_else(|| rest.partition_point(|&x| x < id));
+        let i = from + step;
+        if ids.get(i) != Some(&id) {
+            self.ids.insert(i, id);
+            self.machines.insert(
+                i,
+                MachineAcc {
+                    id,
+                    heat: vec![0.0; self.limits.heatmap_columns.max(1)].into_boxed_slice(),
+                    open_bucket: 0,
+                    open_sum: 0.0,
+                    cpu_windows: 0.0,
+                    last_window: window,
+                    last_cpu: 0.0,
+                    peak_cpu: f64::NEG_INFINITY,
+                    peak_at: 0,
+                    peak_memory: 0.0,
+                    task_events: 0,
+                    evictions: 0,
+                    failures: 0,
+                    kills: 0,
+                    lines: 0,
+                },
+            );
+        }
+        self.cursor = i;
+        i
     }
 
     /// The report, or `None` when no line was pushed.
@@ -522,6 +586,7 @@ impl Accumulator {
         for acc in &mut self.machines {
             let held = acc.last_cpu;
             acc.fill(&grid, acc.last_window + 1, end, held);
+            acc.flush();
         }
 
         let cg = self.cell_grid;

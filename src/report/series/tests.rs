@@ -322,3 +322,35 @@ fn a_second_line_for_a_machine_in_a_window_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn machines_in_any_order_within_a_window_give_the_same_report() {
+    let ids = [40u64, 7, 1 << 40, 3, 19, 8];
+    let window = |k: u64, order: &[u64]| {
+        let ms = order
+            .iter()
+            .map(|&id| machine(k, id, (id % 10) as f64 / 10.0 + k as f64 / 100.0, 0.5))
+            .collect();
+        (cell(k, 1.0, 1, 1), ms)
+    };
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    let mut reversed = sorted.clone();
+    reversed.reverse();
+    let a = file(&[
+        window(0, &sorted),
+        window(1, &sorted[2..]),
+        window(2, &sorted),
+    ]);
+    let b = file(&[
+        window(0, &ids),
+        window(1, &reversed[..4]),
+        window(2, &reversed),
+    ]);
+    let (ra, rb) = (
+        read_bytes(&a, Limits::default()).unwrap(),
+        read_bytes(&b, Limits::default()).unwrap(),
+    );
+    assert_eq!(ra, rb);
+    assert_eq!(ra.machines, 6);
+}

@@ -3,8 +3,9 @@
 //! The modules follow the data:
 //! [`trace`] (reading) -> [`merge`] (one ordered stream) -> [`wire`] (Kafka records) ->
 //! [`replay`] (producing) -> [`consume`] (ordered consumption) -> [`window`] (per-machine
-//! windows) -> [`metrics`] (Prometheus). [`generate`] writes synthetic traces; [`config`] and
-//! [`kafka`] hold the settings and client plumbing shared by the commands.
+//! windows) -> [`metrics`] (Prometheus), and [`report`] draws the windows as an HTML page.
+//! [`generate`] writes synthetic traces; [`config`] and [`kafka`] hold the settings and client
+//! plumbing shared by the commands.
 
 pub mod aggregate;
 pub mod clock;

@@ -39,7 +39,7 @@ pub struct ReportOptions {
     pub windows: PathBuf,
     /// The HTML file to write.
     pub out: PathBuf,
-    /// Page title [default: "tracepipe report: <file name>"].
+    /// Page title [default: `tracepipe report: FILE NAME`].
     pub title: Option<String>,
     /// Chart resolution (down-sampling caps).
     pub limits: Limits,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on the bundled sample (sample/: parts 00000-00001 of both tables):
 # replay into Kafka in global order -> ordered consumption + per-machine windows -> metrics in
-# Prometheus (scraped and via the Pushgateway) -> verify the order against the files.
+# Prometheus (scraped and via the Pushgateway) -> verify the order against the files -> an HTML
+# report of the windows.
 # Run through `make demo`, which starts the stack and builds the release binary first.
 set -euo pipefail
 
@@ -43,9 +44,14 @@ echo "== 3. verify: the ordered stream from Kafka equals the merge of the files"
 "$BIN" verify --jobs sample/job_events --tasks sample/task_events \
   --job-topic "$JOB_TOPIC" --task-topic "$TASK_TOPIC"
 
+echo
+echo "== 4. report: the windows as one HTML page (inline SVG charts, no network needed to open it)"
+"$BIN" report --windows "$OUT/windows.jsonl" --out "$OUT/report.html" --title "tracepipe demo: the sample's cell"
+
 cat <<EOF_INFO
 
 demo: done. Where to look:
+  Report (HTML)         $OUT/report.html   open it in a browser
   Windows (JSON Lines)  $OUT/windows.jsonl   e.g. head -2 $OUT/windows.jsonl
   Summaries             $OUT/replay-summary.json, $OUT/aggregate-summary.json
   Ordered events        $BIN consume --job-topic $JOB_TOPIC --task-topic $TASK_TOPIC | head

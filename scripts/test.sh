@@ -3,7 +3,8 @@
 # (bash scripts/stack.sh up). Runs every part even if an earlier one fails; exits non-zero if any
 # part failed.
 #   0. what the tests need, installed if missing or out of date (each a no-op when current):
-#      the Python venv .venv/ (scripts/venv.sh) and the Spark job's Kafka jars (spark/fetch-jars.sh)
+#      the Python venv .venv/ (scripts/venv.sh), the Spark job's Kafka jars (spark/fetch-jars.sh)
+#      and headless Chromium for the report test (scripts/browser.sh)
 #   1. cargo test --release --all-targets
 #   2. pytest -q on whichever of tests/ and spark/tests/ exist, with the venv's Python
 #      (pytest's exit code 5, "no tests collected", is not a failure)
@@ -41,6 +42,7 @@ phase() {
 # Without the venv or the jars the Python tests cannot run at all: stop here.
 phase venv bash scripts/venv.sh || exit 1
 phase spark-jars bash spark/fetch-jars.sh || exit 1
+phase browser bash scripts/browser.sh || exit 1
 # The venv first on PATH, so `python3` in the tests and Spark's Python workers are the venv's too.
 VENV=$(abspath "${TRACEPIPE_VENV:-$REPO_DIR/.venv}")
 export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"

@@ -3,8 +3,9 @@
 //! The modules follow the data:
 //! [`trace`] (reading) -> [`merge`] (one ordered stream) -> [`wire`] (Kafka records) ->
 //! [`replay`] (producing) -> [`consume`] (ordered consumption) -> [`window`] (per-machine
-//! windows) -> [`metrics`] (Prometheus). [`generate`] writes synthetic traces; [`config`] and
-//! [`kafka`] hold the settings and client plumbing shared by the commands.
+//! windows) -> [`metrics`] (Prometheus), and [`report`] draws the windows as an HTML page.
+//! [`generate`] writes synthetic traces; [`config`] and [`kafka`] hold the settings and client
+//! plumbing shared by the commands.
 
 pub mod aggregate;
 pub(crate) mod clock;
@@ -17,6 +18,7 @@ pub mod kafka;
 pub mod merge;
 pub mod metrics;
 pub mod replay;
+pub mod report;
 pub mod trace;
 pub mod window;
 pub mod wire;

@@ -7,6 +7,7 @@ mod common;
 mod consume;
 mod generate;
 mod replay;
+mod report;
 mod verify;
 
 use anyhow::Result;
@@ -37,6 +38,8 @@ enum Command {
     Aggregate(aggregate::AggregateArgs),
     /// Write a synthetic trace in the exact file format (deterministic by --seed).
     Generate(generate::GenerateArgs),
+    /// Draw the windows of `aggregate --out` as one self-contained HTML page.
+    Report(report::ReportArgs),
 }
 
 /// Parses the command line and runs the subcommand; the exit code on success.
@@ -47,6 +50,7 @@ pub fn run() -> Result<i32> {
         Command::Verify(a) => verify::run(a),
         Command::Aggregate(a) => aggregate::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Report(a) => report::run(a),
     }
 }
 

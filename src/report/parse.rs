@@ -4,6 +4,7 @@
 //! kind decides which fields are required. Only on a failure is the line parsed again into a
 //! `serde_json::Value` to name the field at fault: serde's own type errors do not.
 
+use crate::wire::Cursor;
 use serde::Deserialize;
 use std::borrow::Cow;
 
@@ -174,7 +175,7 @@ pub(crate) fn parse_line(bytes: &[u8]) -> Result<Line, Problem> {
 /// serde_json. Machine lines are nearly all the lines of a windows file, and serde_json's
 /// field-by-field matching made it the report's largest cost.
 fn fast_machine(b: &[u8]) -> Option<MachineLine> {
-    let mut c = Cursor { b, i: 0 };
+    let mut c = Cursor::new(b);
     c.lit(br#"{"kind":"machine","window_start":"#)?;
     let window_start = c.u64()?;
     c.lit(br#","window_end":"#)?;
@@ -188,17 +189,17 @@ fn fast_machine(b: &[u8]) -> Option<MachineLine> {
     c.lit(br#","memory_request_sum":"#)?;
     c.number()?;
     c.lit(br#","cpu_request_avg":"#)?;
-    c.skip_opt_number()?;
+    skip_opt_number(&mut c)?;
     c.lit(br#","memory_request_avg":"#)?;
-    c.skip_opt_number()?;
+    skip_opt_number(&mut c)?;
     c.lit(br#","allocated_cpu":"#)?;
-    let allocated_cpu = c.f64()?;
+    let allocated_cpu = f64(&mut c)?;
     c.lit(br#","allocated_memory":"#)?;
-    let allocated_memory = c.f64()?;
+    let allocated_memory = f64(&mut c)?;
     c.lit(br#","running_tasks":"#)?;
     c.u64()?;
     c.lit(br#","peak_allocated_cpu":"#)?;
-    let peak_allocated_cpu = c.f64()?;
+    let peak_allocated_cpu = f64(&mut c)?;
     c.lit(br#","evictions":"#)?;
     let evictions = c.u64()?;
     c.lit(br#","failures":"#)?;
@@ -210,7 +211,7 @@ fn fast_machine(b: &[u8]) -> Option<MachineLine> {
     c.lit(br#","losts":"#)?;
     c.u64()?;
     c.lit(b"}")?;
-    (c.i == b.len()).then_some(MachineLine {
+    c.at_end().then_some(MachineLine {
         window_start,
         window_end,
         machine_id,
@@ -224,78 +225,18 @@ fn fast_machine(b: &[u8]) -> Option<MachineLine> {
     })
 }
 
-struct Cursor<'a> {
-    b: &'a [u8],
-    i: usize,
+/// A JSON number's value, correctly rounded (as serde_json's `float_roundtrip`).
+fn f64(c: &mut Cursor<'_>) -> Option<f64> {
+    let s = c.number()?;
+    exact_decimal(s).or_else(|| std::str::from_utf8(s).ok()?.parse().ok())
 }
 
-impl Cursor<'_> {
-    fn lit(&mut self, s: &[u8]) -> Option<()> {
-        let end = self.i + s.len();
-        (self.b.get(self.i..end)? == s).then(|| self.i = end)
+/// `null` or a number (the value is not needed).
+fn skip_opt_number(c: &mut Cursor<'_>) -> Option<()> {
+    if c.lit(b"null").is_some() {
+        return Some(());
     }
-
-    /// An unsigned JSON integer: digits, no leading zero, no overflow.
-    fn u64(&mut self) -> Option<u64> {
-        let start = self.i;
-        let mut v: u64 = 0;
-        while let Some(&d) = self.b.get(self.i).filter(|d| d.is_ascii_digit()) {
-            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-            self.i += 1;
-        }
-        let n = self.i - start;
-        (n == 1 || (n > 1 && self.b[start] != b'0')).then_some(v)
-    }
-
-    /// The bytes of a JSON number, checked against the grammar.
-    fn number(&mut self) -> Option<&[u8]> {
-        let start = self.i;
-        let digits = |c: &mut Self| {
-            let s = c.i;
-            while c.b.get(c.i).is_some_and(u8::is_ascii_digit) {
-                c.i += 1;
-            }
-            c.i - s
-        };
-        if self.b.get(self.i) == Some(&b'-') {
-            self.i += 1;
-        }
-        let int = self.i;
-        let n = digits(self);
-        if n == 0 || (n > 1 && self.b[int] == b'0') {
-            return None;
-        }
-        if self.b.get(self.i) == Some(&b'.') {
-            self.i += 1;
-            if digits(self) == 0 {
-                return None;
-            }
-        }
-        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
-            self.i += 1;
-            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
-                self.i += 1;
-            }
-            if digits(self) == 0 {
-                return None;
-            }
-        }
-        Some(&self.b[start..self.i])
-    }
-
-    /// A JSON number's value, correctly rounded (as serde_json's `float_roundtrip`).
-    fn f64(&mut self) -> Option<f64> {
-        let s = self.number()?;
-        exact_decimal(s).or_else(|| std::str::from_utf8(s).ok()?.parse().ok())
-    }
-
-    /// `null` or a number (the value is not needed).
-    fn skip_opt_number(&mut self) -> Option<()> {
-        if self.lit(b"null").is_some() {
-            return Some(());
-        }
-        self.number().map(|_| ())
-    }
+    c.number().map(|_| ())
 }
 
 /// `[-]digits[.digits]` with a mantissa below 2^53 and at most 22 decimals: both the

@@ -19,20 +19,21 @@ pub fn decode(table: Table, value: &[u8], keep_strings: bool) -> Option<Record> 
     }
 }
 
-/// The scanning primitives the field value types ([`super::value`]) read with.
-pub(super) struct Cursor<'a> {
+/// The scanning primitives the field value types ([`super::value`]) read with; the report's
+/// reader of window lines uses them too.
+pub(crate) struct Cursor<'a> {
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Cursor<'a> {
     #[inline]
-    pub(super) fn new(b: &'a [u8]) -> Self {
+    pub(crate) fn new(b: &'a [u8]) -> Self {
         Cursor { b, i: 0 }
     }
 
     #[inline]
-    pub(super) fn lit(&mut self, s: &[u8]) -> Option<()> {
+    pub(crate) fn lit(&mut self, s: &[u8]) -> Option<()> {
         if self.b.get(self.i..self.i + s.len())? == s {
             self.i += s.len();
             Some(())
@@ -48,7 +49,7 @@ impl<'a> Cursor<'a> {
 
     /// A JSON integer without sign, leading zeros or overflow.
     #[inline]
-    pub(super) fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         let start = self.i;
         let mut v: u64 = 0;
         while let Some(&c) = self.b.get(self.i) {
@@ -67,9 +68,9 @@ impl<'a> Cursor<'a> {
         u8::try_from(self.u64()?).ok()
     }
 
-    /// A finite JSON number (RFC 8259 grammar checked here, value by the standard library).
+    /// The bytes of a JSON number, checked against the RFC 8259 grammar.
     #[inline]
-    pub(super) fn f64(&mut self) -> Option<f64> {
+    pub(crate) fn number(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
         let digits = |c: &mut Self| {
             let s = c.i;
@@ -101,10 +102,21 @@ impl<'a> Cursor<'a> {
                 return None;
             }
         }
-        let x: f64 = std::str::from_utf8(&self.b[start..self.i])
-            .ok()?
-            .parse()
-            .ok()?;
+        Some(&self.b[start..self.i])
+    }
+
+    /// True when every byte has been read.
+    #[inline]
+    pub(crate) fn at_end(&self) -> bool {
+        self.i == self.b.len()
+    }
+
+    /// A finite JSON number (grammar checked by [`Cursor::number`], value by the standard
+    /// library).
+    #[inline]
+    pub(super) fn f64(&mut self) -> Option<f64> {
+        let num = self.number()?;
+        let x: f64 = std::str::from_utf8(num).ok()?.parse().ok()?;
         // The standard library reads `1e400` as infinity; serde_json says "out of range".
         x.is_finite().then_some(x)
     }

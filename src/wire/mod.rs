@@ -13,6 +13,7 @@ mod partitioner;
 mod schema;
 mod value;
 
+pub(crate) use fast::Cursor;
 pub use json::{decode_record, decode_record_without_strings, encode_record, DecodeError};
 pub use partitioner::{murmur2, partition_for_key};
 

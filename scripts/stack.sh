@@ -332,7 +332,23 @@ start_prometheus() {
 # ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
+# A listening port inside the kernel's ephemeral range can be taken while its server is down:
+# a client reconnecting to it may get that very port as its own source port and connect to
+# itself (TCP self-connect), and the restarted server then fails with "Address already in use".
+# The crash tests restart the broker while clients reconnect, so say it up front.
+warn_ephemeral_ports() {
+  local range lo hi v
+  range=$(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || return 0
+  read -r lo hi <<<"$range"
+  for v in KAFKA_PORT KAFKA_CONTROLLER_PORT; do
+    if ((${!v} >= lo && ${!v} <= hi)); then
+      say "warning: $v=${!v} is inside the ephemeral port range $lo-$hi; a broker restart can then fail with 'Address already in use' (choose a port below $lo)"
+    fi
+  done
+}
+
 cmd_up() {
+  warn_ephemeral_ports
   with_lock
   need_cmd curl "install curl (Debian package curl)"
   local t0

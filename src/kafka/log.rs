@@ -66,10 +66,28 @@ pub fn classify(line: &str) -> Condition {
         };
     }
     Condition {
-        key: line.to_owned(),
+        key: without_numbers(line),
         text: line.to_owned(),
     }
 }
+
+/// `line` with each run of digits replaced by `#`: lines that differ only in their counts,
+/// times or offsets are one condition.
+fn without_numbers(line: &str) -> String {
+    let mut key = String::with_capacity(line.len());
+    for c in line.chars() {
+        if !c.is_ascii_digit() {
+            key.push(c);
+        } else if !key.ends_with('#') {
+            key.push('#');
+        }
+    }
+    key
+}
+
+/// Conditions remembered at most; the ones quiet longest are forgotten first, so a
+/// long-running consumer's memory does not grow with the variety of librdkafka's messages.
+const MAX_CONDITIONS: usize = 256;
 
 /// The key of connectivity lines that name no broker.
 const ALL_DOWN: &str = "all brokers down";
@@ -100,6 +118,12 @@ pub fn report(line: &str) -> Option<String> {
     let now = Instant::now();
     let mut guard = CONDITIONS.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
+    if map.len() >= MAX_CONDITIONS {
+        map.retain(|_, s| now.duration_since(s.last_seen) <= REPEAT * 3);
+        if map.len() >= MAX_CONDITIONS {
+            map.clear();
+        }
+    }
     let key_is_all_down = c.key == ALL_DOWN;
     let key = c.key;
     let seen = map.entry(key.clone()).or_insert(Seen {
@@ -213,6 +237,14 @@ mod tests {
     }
 
     #[test]
+    fn other_lines_differing_only_in_numbers_are_one_condition() {
+        assert_eq!(
+            classify("fetch backoff 1200ms for partition 3").key,
+            classify("fetch backoff 50ms for partition 11").key
+        );
+    }
+
+    #[test]
     fn idempotence_pid_wait_is_explained() {
         let c = classify("Failed to acquire idempotence PID from broker 127.0.0.1:9092/1: Coordinator load in progress: retrying");
         assert!(
@@ -230,6 +262,6 @@ mod tests {
             assert_eq!(report(line), None);
         }
         let seen = CONDITIONS.lock().unwrap();
-        assert_eq!(seen.as_ref().unwrap()[line].count, 101);
+        assert_eq!(seen.as_ref().unwrap()[&classify(line).key].count, 101);
     }
 }

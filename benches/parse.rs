@@ -33,8 +33,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     let src = TraceSource {
-        jobs: Some(sample("job_events")),
-        tasks: Some(sample("task_events")),
+        jobs: Some(sample("job_events").into()),
+        tasks: Some(sample("task_events").into()),
         ..Default::default()
     };
     let events = src.open().unwrap().count() as u64;
@@ -126,8 +126,8 @@ impl ValueFormatter for Millis {
 fn wire(c: &mut Criterion<CpuTime>) {
     const N: usize = 100_000;
     let src = TraceSource {
-        jobs: Some(sample("job_events")),
-        tasks: Some(sample("task_events")),
+        jobs: Some(sample("job_events").into()),
+        tasks: Some(sample("task_events").into()),
         ..Default::default()
     };
     let records: Vec<_> = src

@@ -12,6 +12,7 @@ pub(crate) mod clock;
 pub mod config;
 pub mod consume;
 pub mod duration;
+pub mod fetch;
 pub mod generate;
 mod json_out;
 pub mod kafka;

@@ -133,8 +133,8 @@ fn sparse_paced_replay_keeps_flowing() {
     ]);
     let (jt, tt) = (unique("sparse-jobs"), unique("sparse-tasks"));
     let source = TraceSource {
-        jobs: Some(dir.path().join("job_events")),
-        tasks: Some(dir.path().join("task_events")),
+        jobs: Some(dir.path().join("job_events").into()),
+        tasks: Some(dir.path().join("task_events").into()),
         ..Default::default()
     };
     let total = source.open().unwrap().count() as u64;
@@ -288,8 +288,8 @@ fn every_fresh_consumer_reads_small_topics_to_the_end() {
         ],
     );
     let n = TraceSource {
-        jobs: Some(jobs.clone()),
-        tasks: Some(tasks.clone()),
+        jobs: Some(jobs.clone().into()),
+        tasks: Some(tasks.clone().into()),
         ..Default::default()
     }
     .open()

@@ -17,8 +17,8 @@ fn sample_round_trip_through_kafka() {
 
     // The source, merged: seq -> record.
     let source = TraceSource {
-        jobs: Some(sample_jobs()),
-        tasks: Some(sample_tasks()),
+        jobs: Some(sample_jobs().into()),
+        tasks: Some(sample_tasks().into()),
         ..Default::default()
     };
     let expected: Vec<Record> = source.open().unwrap().map(|e| e.unwrap().record).collect();

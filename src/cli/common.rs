@@ -8,7 +8,7 @@ use tracepipe::config::{FileConfig, KafkaFlags, KafkaSettings};
 use tracepipe::consume::{ConsumeOptions, DEFAULT_PREFETCH_KBYTES};
 use tracepipe::duration;
 use tracepipe::merge::TraceSource;
-use tracepipe::trace::OnError;
+use tracepipe::trace::{Location, OnError, PartSelection};
 
 /// Flags every subcommand takes: trace folders, Kafka and the config file.
 #[derive(Args, Clone, Debug)]
@@ -25,12 +25,16 @@ pub struct Common {
 /// Which trace files to read and how.
 #[derive(Args, Clone, Debug)]
 pub struct TraceArgs {
-    /// Folder of job_events parts (part-NNNNN-of-NNNNN.csv.gz).
+    /// Folder of job_events parts (part-NNNNN-of-NNNNN.csv.gz), or its URL in a bucket
+    /// with a SHA256SUM (streamed, e.g. https://storage.googleapis.com/clusterdata-2011-2/job_events).
     #[arg(long, env = "TRACEPIPE_JOBS")]
-    pub jobs: Option<PathBuf>,
-    /// Folder of task_events parts.
+    pub jobs: Option<Location>,
+    /// Folder or URL of task_events parts.
     #[arg(long, env = "TRACEPIPE_TASKS")]
-    pub tasks: Option<PathBuf>,
+    pub tasks: Option<Location>,
+    /// Which parts of each table: all, N (the first N) or A..B (part numbers A to B).
+    #[arg(long, default_value = "all", env = "TRACEPIPE_PARTS")]
+    pub parts: PartSelection,
     /// What to do with a bad trace row.
     #[arg(long, value_enum, default_value_t = OnError::Fail, env = "TRACEPIPE_ON_ERROR")]
     pub on_error: OnError,
@@ -87,6 +91,7 @@ impl Common {
         let source = TraceSource {
             jobs: t.jobs.clone(),
             tasks: t.tasks.clone(),
+            parts: t.parts,
             on_error: t.on_error,
             from: t.from,
             to: t.to,
@@ -101,7 +106,7 @@ impl Common {
     /// The subcommands that read the files need at least one table.
     pub fn require_trace(&self) -> Result<()> {
         if self.trace.jobs.is_none() && self.trace.tasks.is_none() {
-            bail!("give --jobs DIR and/or --tasks DIR (trace folders of part-NNNNN-of-NNNNN.csv.gz files)");
+            bail!("give --jobs and/or --tasks: trace folders of part-NNNNN-of-NNNNN.csv.gz files, or their URLs (see `tracepipe download`)");
         }
         Ok(())
     }

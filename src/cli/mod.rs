@@ -5,6 +5,7 @@
 mod aggregate;
 mod common;
 mod consume;
+mod download;
 mod generate;
 mod replay;
 mod report;
@@ -36,6 +37,8 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Per-machine tumbling windows from the ordered stream (Kafka or files), with metrics.
     Aggregate(aggregate::AggregateArgs),
+    /// Fetch the real trace from its public bucket, every file checked against SHA256SUM.
+    Download(download::DownloadArgs),
     /// Write a synthetic trace in the exact file format (deterministic by --seed).
     Generate(generate::GenerateArgs),
     /// Draw the windows of `aggregate --out` as one self-contained HTML page.
@@ -50,6 +53,7 @@ pub fn run() -> Result<i32> {
         Command::Verify(a) => verify::run(a),
         Command::Aggregate(a) => aggregate::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Download(a) => download::run(a),
         Command::Report(a) => report::run(a),
     }
 }

@@ -46,8 +46,8 @@ fn gunzip(bytes: &[u8]) -> String {
 
 fn read_all(dir: &Path) -> Vec<Record> {
     let src = TraceSource {
-        jobs: Some(dir.join("job_events")),
-        tasks: Some(dir.join("task_events")),
+        jobs: Some(dir.join("job_events").into()),
+        tasks: Some(dir.join("task_events").into()),
         on_error: OnError::Fail,
         ..TraceSource::default()
     };
@@ -613,10 +613,7 @@ fn zero_jobs_and_short_traces_work() {
 #[test]
 fn part_names() {
     assert_eq!(part_file_name(3, 500), "part-00003-of-00500.csv.gz");
-    let p = Part {
-        number: 0,
-        path: PathBuf::from(part_file_name(0, 1)),
-    };
+    let p = Part::file(0, PathBuf::from(part_file_name(0, 1)));
     assert_eq!(p.path.to_str(), Some("part-00000-of-00001.csv.gz"));
 }
 

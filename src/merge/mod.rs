@@ -4,8 +4,11 @@
 //! prefers the job side on equal times gives the (time, table, part, line) order in constant
 //! memory. The first implementation loaded everything into a heap instead.
 
-use crate::trace::{Event, OnError, ReadAhead, Record, SkipCounts, Table, TableReader, TraceError};
-use std::path::Path;
+use crate::fetch::Client;
+use crate::trace::{
+    Event, Location, OnError, PartSelection, ReadAhead, Record, SkipCounts, Table, TableReader,
+    TraceError,
+};
 
 /// Stable merge of two sorted iterators: on equal keys the left item comes first.
 pub struct Merge2<L: Iterator, R, F> {
@@ -135,11 +138,13 @@ pub struct TraceStream {
     filtered_out: u64,
 }
 
-/// Which folders to read and how to treat bad rows.
+/// Which folders (or bucket URLs) to read and how to treat bad rows.
 #[derive(Debug, Clone, Default)]
 pub struct TraceSource {
-    pub jobs: Option<std::path::PathBuf>,
-    pub tasks: Option<std::path::PathBuf>,
+    pub jobs: Option<Location>,
+    pub tasks: Option<Location>,
+    /// Which parts of each table.
+    pub parts: PartSelection,
     pub on_error: OnError,
     /// Only events with `from <= time < to`; seqs number the events that pass.
     pub from: Option<u64>,
@@ -164,17 +169,18 @@ impl TraceSource {
     #[cfg(test)]
     pub(crate) fn sample() -> TraceSource {
         TraceSource {
-            jobs: Some(crate::trace::sample_dir(Table::Job)),
-            tasks: Some(crate::trace::sample_dir(Table::Task)),
+            jobs: Some(crate::trace::sample_dir(Table::Job).into()),
+            tasks: Some(crate::trace::sample_dir(Table::Task).into()),
             ..Default::default()
         }
     }
 
     fn open_with(&self, read_ahead: bool) -> Result<TraceStream, TraceError> {
-        let open = |table, dir: &Option<std::path::PathBuf>| -> Result<_, TraceError> {
-            let reader = dir
-                .as_deref()
-                .map(|d: &Path| TableReader::open(table, d, self.on_error))
+        let client = Client::default();
+        let open = |table, location: &Option<Location>| -> Result<_, TraceError> {
+            let reader = location
+                .as_ref()
+                .map(|l| TableReader::open_location(table, l, &self.parts, self.on_error, &client))
                 .transpose()?;
             Ok(reader.map(|r| {
                 if read_ahead {

@@ -95,6 +95,12 @@ pub enum TraceError {
         line: u64,
         error: RowError,
     },
+    #[error("{location}")]
+    Fetch {
+        location: String,
+        #[source]
+        source: Box<crate::fetch::FetchError>,
+    },
     #[error("{dir}: no trace parts named part-NNNNN-of-NNNNN.csv.gz")]
     NoParts { dir: PathBuf },
     #[error("{dir}: two files have part number {part}: {first} and {second}")]

@@ -1,16 +1,20 @@
 //! Stage 1: reading the trace files into typed, validated records.
 
 mod error;
+mod location;
 pub mod parse;
 mod read_ahead;
 mod reader;
 mod record;
+mod selection;
 
 pub use error::{RowError, SkipReason, TraceError};
+pub use location::Location;
 pub use read_ahead::ReadAhead;
 pub(crate) use reader::part_number;
 pub use reader::{discover_parts, OnError, Part, SkipCounts, TableReader};
 pub use record::*;
+pub use selection::PartSelection;
 
 /// The bundled sample's folder of `table` (`sample/job_events`, `sample/task_events`).
 #[cfg(test)]

@@ -3,12 +3,15 @@
 //! Memory is one decoder buffer and one CSV record, whatever the size of the trace.
 
 use super::error::{RowError, SkipReason, TraceError};
+use super::location::Location;
 use super::parse::{parse_job, parse_task};
 use super::record::{Position, Record, Table};
+use super::selection::PartSelection;
+use crate::fetch::{Client, RemotePart};
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 /// What to do with a bad row.
@@ -22,11 +25,33 @@ pub enum OnError {
     Skip,
 }
 
-/// A discovered part file.
+/// A discovered part: a file, or a part streamed over HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
     pub number: u32,
+    /// The file, or the URL of a streamed part: what errors name.
     pub path: PathBuf,
+    /// Set for a part streamed over HTTP (`path` is then its URL).
+    pub remote: Option<RemotePart>,
+}
+
+impl Part {
+    pub fn file(number: u32, path: PathBuf) -> Part {
+        Part {
+            number,
+            path,
+            remote: None,
+        }
+    }
+
+    /// Weight of the part in the progress measure: its size for a file; for a streamed
+    /// part, whose size is only known once it is open, the average size of a real part.
+    fn progress_weight(&self) -> u64 {
+        match &self.remote {
+            None => std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            Some(_) => 1_800_000,
+        }
+    }
 }
 
 /// Parses `part-NNNNN-of-MMMMM.csv.gz` into NNNNN.
@@ -66,7 +91,7 @@ pub fn discover_parts(dir: &Path) -> Result<Vec<Part>, TraceError> {
     }
     Ok(parts
         .into_iter()
-        .map(|(number, path)| Part { number, path })
+        .map(|(number, path)| Part::file(number, path))
         .collect())
 }
 
@@ -101,7 +126,7 @@ impl SkipCounts {
     }
 }
 
-type CsvReader = csv::Reader<MultiGzDecoder<BufReader<File>>>;
+type CsvReader = csv::Reader<MultiGzDecoder<BufReader<Box<dyn Read + Send>>>>;
 
 /// Iterator over the rows of one table, part after part, validated.
 pub struct TableReader {
@@ -116,6 +141,8 @@ pub struct TableReader {
     total_bytes: u64,
     done_bytes: u64,
     current_bytes: u64,
+    /// For parts streamed over HTTP.
+    client: Option<Client>,
 }
 
 impl TableReader {
@@ -124,12 +151,24 @@ impl TableReader {
         Ok(Self::from_parts(table, discover_parts(dir)?, on_error))
     }
 
+    /// Opens the selected parts of a folder or a bucket URL (lists them now).
+    pub fn open_location(
+        table: Table,
+        location: &Location,
+        selection: &PartSelection,
+        on_error: OnError,
+        client: &Client,
+    ) -> Result<Self, TraceError> {
+        let parts = location.parts(selection, client)?;
+        let mut r = Self::from_parts(table, parts, on_error);
+        r.client = Some(client.clone());
+        Ok(r)
+    }
+
     pub fn from_parts(table: Table, parts: Vec<Part>, on_error: OnError) -> Self {
-        let total_bytes = parts
-            .iter()
-            .map(|p| std::fs::metadata(&p.path).map_or(0, |m| m.len()))
-            .sum();
+        let total_bytes = parts.iter().map(Part::progress_weight).sum();
         TableReader {
+            client: None,
             total_bytes,
             done_bytes: 0,
             current_bytes: 0,
@@ -162,9 +201,14 @@ impl TableReader {
         self.rows
     }
 
-    fn open_part(part: &Part) -> Result<CsvReader, TraceError> {
-        let file = File::open(&part.path).map_err(|e| TraceError::io(&part.path, e))?;
-        let gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 17, file));
+    fn open_part(&mut self, part: &Part) -> Result<CsvReader, TraceError> {
+        let input: Box<dyn Read + Send> = match &part.remote {
+            None => Box::new(File::open(&part.path).map_err(|e| TraceError::io(&part.path, e))?),
+            Some(remote) => {
+                Box::new(remote.reader(self.client.get_or_insert_with(Client::default)))
+            }
+        };
+        let gz = MultiGzDecoder::new(BufReader::with_capacity(1 << 17, input));
         Ok(csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -178,8 +222,8 @@ impl TableReader {
             if self.current.is_none() {
                 let part = self.parts.next()?;
                 self.done_bytes += self.current_bytes;
-                self.current_bytes = std::fs::metadata(&part.path).map_or(0, |m| m.len());
-                match Self::open_part(&part) {
+                self.current_bytes = part.progress_weight();
+                match self.open_part(&part) {
                     Ok(r) => self.current = Some((part, r)),
                     Err(e) => return Some(Err(e)),
                 }

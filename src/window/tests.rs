@@ -599,8 +599,8 @@ fn dump_real_trace() {
         return;
     };
     let source = crate::merge::TraceSource {
-        jobs: Some(jobs),
-        tasks: Some(tasks),
+        jobs: Some(jobs.into()),
+        tasks: Some(tasks.into()),
         ..Default::default()
     };
     let events: Vec<Event> = source.open().unwrap().collect::<Result<_, _>>().unwrap();

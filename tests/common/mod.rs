@@ -1,6 +1,8 @@
 //! Helpers for integration tests against the real local broker (`make up`).
 #![allow(dead_code)]
 
+pub mod bucket;
+
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};

@@ -6,8 +6,7 @@ use crate::merge::TraceSource;
 use crate::metrics::window_metrics::WindowMetrics;
 use crate::metrics::{MetricsError, MetricsServer};
 use crate::trace::{Event, TraceError};
-use crate::window::{Aggregator, ClosedWindow, JsonLinesWriter, WindowError};
-use std::io::Write;
+use crate::window::{Aggregator, ClosedWindow, WindowError, WindowSink};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -130,9 +129,9 @@ fn read_batches(
 }
 
 /// Runs the aggregation until the source ends (or `stop` is set).
-pub fn run<W: Write>(
+pub fn run(
     opts: AggregateOptions,
-    out: Option<W>,
+    out: Option<Box<dyn WindowSink>>,
     stop: Arc<AtomicBool>,
 ) -> Result<AggregateSummary, AggregateError> {
     let started = Instant::now();
@@ -151,7 +150,7 @@ pub fn run<W: Write>(
         )?),
         None => None,
     };
-    let mut writer = out.map(JsonLinesWriter::new);
+    let mut writer = out;
     let mut io_error: Option<std::io::Error> = None;
     let mut last_sync = Instant::now();
     let mut last_push = Instant::now();
@@ -244,7 +243,7 @@ pub fn run<W: Write>(
     }
     let lines = match writer.as_mut() {
         Some(w) => {
-            w.flush().map_err(AggregateError::Output)?;
+            w.finish().map_err(AggregateError::Output)?;
             w.lines()
         }
         None => 0,

@@ -5,10 +5,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tracepipe::aggregate::{self, AggregateOptions, Source};
 use tracepipe::duration;
+use tracepipe::window::{JsonLinesWriter, ParquetWindowWriter, WindowSink};
 
 #[derive(Args)]
 pub struct AggregateArgs {
@@ -24,9 +25,12 @@ pub struct AggregateArgs {
     /// Window width (1m, 30s, 5m, or microseconds).
     #[arg(long, default_value = "1m", value_parser = duration::positive_trace_us)]
     window: u64,
-    /// JSON Lines output file (`-` for stdout) [default: none].
+    /// Output file for the windows (`-` for stdout) [default: none].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Format of --out [default: parquet for a .parquet file, else jsonl].
+    #[arg(long, value_enum)]
+    format: Option<OutputFormat>,
     /// Serve Prometheus metrics here.
     #[arg(long, env = "TRACEPIPE_METRICS_ADDR", default_value = "127.0.0.1:9464")]
     metrics_addr: String,
@@ -44,6 +48,43 @@ pub struct AggregateArgs {
     summary_json: Option<PathBuf>,
 }
 
+/// `--format`: JSON Lines (the contract) or Parquet (docs/windows.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Jsonl,
+    Parquet,
+}
+
+/// The sink for `--out`, its format from `--format` or the file's extension.
+fn sink(path: &Path, format: Option<OutputFormat>) -> Result<Box<dyn WindowSink>> {
+    let format = format.unwrap_or(
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+        {
+            OutputFormat::Parquet
+        } else {
+            OutputFormat::Jsonl
+        },
+    );
+    let out: Box<dyn Write + Send> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(
+            File::create(path)
+                .with_context(|| format!("--out {}: cannot create", path.display()))?,
+        )
+    };
+    let out = BufWriter::with_capacity(1 << 20, out);
+    Ok(match format {
+        OutputFormat::Jsonl => Box::new(JsonLinesWriter::new(out)),
+        OutputFormat::Parquet => Box::new(
+            ParquetWindowWriter::new(out)
+                .with_context(|| format!("--out {}: starting the Parquet file", path.display()))?,
+        ),
+    })
+}
+
 pub fn run(a: AggregateArgs) -> Result<i32> {
     let r = a.common.resolve()?;
     let source = if a.from_files {
@@ -54,14 +95,7 @@ pub fn run(a: AggregateArgs) -> Result<i32> {
         a.group.apply(&mut o);
         Source::Kafka(Box::new(o))
     };
-    let out: Option<Box<dyn Write>> = match &a.out {
-        None => None,
-        Some(p) if p.as_os_str() == "-" => Some(Box::new(BufWriter::new(std::io::stdout()))),
-        Some(p) => Some(Box::new(BufWriter::with_capacity(
-            1 << 20,
-            File::create(p).with_context(|| format!("--out {}: cannot create", p.display()))?,
-        ))),
-    };
+    let out = a.out.as_deref().map(|p| sink(p, a.format)).transpose()?;
     let opts = AggregateOptions {
         source,
         window_us: a.window,

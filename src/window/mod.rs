@@ -91,6 +91,7 @@
 mod aggregator;
 mod hash;
 mod output;
+mod parquet;
 #[cfg(test)]
 mod tests;
 
@@ -99,4 +100,6 @@ pub use aggregator::{
 };
 pub use output::{
     write_json_lines, CellWindow, ClosedWindow, EventCounts, JsonLinesWriter, MachineWindow,
+    WindowSink,
 };
+pub use parquet::{schema_text as parquet_schema, ParquetWindowWriter, TRACE_EPOCH_UNIX_US};

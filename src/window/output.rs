@@ -201,6 +201,30 @@ fn counts(o: &mut JsonOut<'_>, c: &EventCounts) {
     o.0.push(b'}');
 }
 
+/// Where closed windows go: JSON Lines ([`JsonLinesWriter`]) or Parquet
+/// ([`super::ParquetWindowWriter`]).
+pub trait WindowSink {
+    fn write(&mut self, closed: &ClosedWindow) -> io::Result<()>;
+    /// Writes what is buffered (and Parquet's footer); call once, at the end.
+    fn finish(&mut self) -> io::Result<()>;
+    /// Lines (rows) written so far.
+    fn lines(&self) -> u64;
+}
+
+impl<W: Write> WindowSink for JsonLinesWriter<W> {
+    fn write(&mut self, closed: &ClosedWindow) -> io::Result<()> {
+        JsonLinesWriter::write(self, closed)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+
+    fn lines(&self) -> u64 {
+        JsonLinesWriter::lines(self)
+    }
+}
+
 /// A JSON Lines sink for closed windows that counts what it wrote.
 #[derive(Debug)]
 pub struct JsonLinesWriter<W: Write> {

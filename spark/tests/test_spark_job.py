@@ -264,12 +264,14 @@ def _synthetic(minutes: range) -> list[wire.Event]:
     return out
 
 
+@pytest.mark.parametrize("output_format", ["json", "parquet"])
 def test_wire_edge_cases_and_restart(
     spark: Any,
     kafka_bootstrap: str,
     pushgateway_url: str,
     topics: tuple[str, str],
     tmp_path: Path,
+    output_format: str,
 ) -> None:
     job_topic, task_topic = topics
     wire.create_topics(kafka_bootstrap, [job_topic, task_topic])
@@ -288,7 +290,16 @@ def test_wire_edge_cases_and_restart(
         # Run 1: the first 20 minutes with watermark marks but no end of stream: only windows
         # older than the watermark (max time - 10 min) close.
         wire.produce(kafka_bootstrap, job_topic, task_topic, first, mark_every=100, end=False)
-        r1 = _run(spark, kafka_bootstrap, job_topic, task_topic, tmp_path, pushgateway_url, push_job)
+        r1 = _run(
+            spark,
+            kafka_bootstrap,
+            job_topic,
+            task_topic,
+            tmp_path,
+            pushgateway_url,
+            push_job,
+            extra=["--output-format", output_format],
+        )
         m1, _ = wire.read_job_output(tmp_path / "out")
         assert m1, "no window closed in run 1"
         assert max(ws for ws, _ in m1) < 10 * wire.WINDOW_US
@@ -296,7 +307,16 @@ def test_wire_edge_cases_and_restart(
         wire.produce(
             kafka_bootstrap, job_topic, task_topic, second + after_end, mark_every=100, first_seq=len(first)
         )
-        r2 = _run(spark, kafka_bootstrap, job_topic, task_topic, tmp_path, pushgateway_url, push_job)
+        r2 = _run(
+            spark,
+            kafka_bootstrap,
+            job_topic,
+            task_topic,
+            tmp_path,
+            pushgateway_url,
+            push_job,
+            extra=["--output-format", output_format],
+        )
         s1, s2 = r1.summary(), r2.summary()
         print(json.dumps(s1), json.dumps(s2))
         assert s1["rows_dropped_by_watermark"] == s2["rows_dropped_by_watermark"] == 0

@@ -213,26 +213,37 @@ def compare_machine_rows(
 def read_job_output(
     directory: Path,
 ) -> tuple[dict[tuple[int, int], dict[str, Any]], dict[int, dict[str, int]]]:
-    """Reads the Spark job's JSON-lines output (all batch directories)."""
+    """Reads the Spark job's output (all batch directories), JSON lines or Parquet."""
     machines: dict[tuple[int, int], dict[str, Any]] = {}
     jobs: dict[int, dict[str, int]] = {}
+    for row in _output_rows(directory):
+        if row["kind"] == "machine":
+            key = (int(row["window_start"]), int(row["machine_id"]))
+            if key in machines:
+                raise AssertionError(f"window {key} emitted twice")
+            machines[key] = {k: v for k, v in row.items() if k not in ("job_events", "job_events_by_type")}
+        elif row["kind"] == "job_events":
+            ws = int(row["window_start"])
+            if ws in jobs:
+                raise AssertionError(f"job window {ws} emitted twice")
+            by_type = row["job_events_by_type"]
+            if isinstance(by_type, list):  # a Parquet map reads back as (key, value) pairs
+                by_type = dict(by_type)
+            jobs[ws] = {k: int(v) for k, v in by_type.items() if v}
+    return machines, jobs
+
+
+def _output_rows(directory: Path) -> Iterator[dict[str, Any]]:
     for path in sorted(directory.glob("batch-*/part-*")):
+        if path.name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            yield from pq.read_table(path).to_pylist()
+            continue
         with open(path, encoding="utf-8") as fh:
             for line in fh:
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                if row["kind"] == "machine":
-                    key = (int(row["window_start"]), int(row["machine_id"]))
-                    if key in machines:
-                        raise AssertionError(f"window {key} emitted twice")
-                    machines[key] = row
-                elif row["kind"] == "job_events":
-                    ws = int(row["window_start"])
-                    if ws in jobs:
-                        raise AssertionError(f"job window {ws} emitted twice")
-                    jobs[ws] = {k: int(v) for k, v in row["job_events_by_type"].items() if v}
-    return machines, jobs
+                if line.strip():
+                    yield json.loads(line)
 
 
 # -- producing in the wire format -------------------------------------------------------------------

@@ -123,6 +123,7 @@ class Config:
     trigger_seconds: float = 10.0
     available_now: bool = False
     output: str | None = None
+    output_format: str = "json"
     watermark_delay_us: int = 10 * 60_000_000
     max_offsets_per_trigger: int | None = None
     group_id_prefix: str = "tracepipe-spark"
@@ -195,7 +196,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         action="store_true",
         help="process what the topics hold now (Trigger.AvailableNow), then stop",
     )
-    p.add_argument("--output", help="directory for JSON-lines output (one directory per batch)")
+    p.add_argument("--output", help="directory for the windows (one directory per batch)")
+    p.add_argument(
+        "--output-format",
+        choices=("json", "parquet"),
+        default="json",
+        help="JSON lines, or Parquet (zstd) with the same columns and a kind column",
+    )
     p.add_argument(
         "--watermark-delay",
         type=parse_duration_us,
@@ -305,6 +312,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Config:
         trigger_seconds=a.trigger_seconds,
         available_now=a.available_now,
         output=a.output,
+        output_format=a.output_format,
         watermark_delay_us=a.watermark_delay,
         max_offsets_per_trigger=a.max_offsets_per_trigger,
         group_id_prefix=a.group_id_prefix,
@@ -607,6 +615,7 @@ class BatchSink:
 
     def __init__(self, cfg: Config) -> None:
         self.output = Path(cfg.output) if cfg.output else None
+        self.output_format = cfg.output_format
         self.push = (
             PushgatewaySink(cfg.pushgateway_url, job=cfg.pushgateway_job) if cfg.pushgateway_url else None
         )
@@ -628,7 +637,9 @@ class BatchSink:
                 return
             machines = machine_windows(batch)
             jobs = job_windows(batch)
-            if self.output is not None:
+            if self.output is not None and self.output_format == "parquet":
+                self._write_parquet(machines, jobs, batch_id)
+            elif self.output is not None:
                 self._write_json(machines, jobs, batch_id)
             if self.push is not None:
                 self._push(machines, jobs)
@@ -667,6 +678,27 @@ class BatchSink:
         # One directory per batch, overwritten if the batch is re-run after a failure:
         # the files hold each final window exactly once.
         m.unionByName(j).coalesce(1).write.mode("overwrite").text(str(self.output / f"batch-{batch_id:08d}"))
+
+    def _write_parquet(self, machines: DataFrame, jobs: DataFrame, batch_id: int) -> None:
+        """The rows of the JSON lines as one Parquet dataset per batch: a `kind` column, and
+        the columns a kind does not have null (as `aggregate --out *.parquet` does)."""
+        assert self.output is not None
+        m = machines.select(F.lit("machine").alias("kind"), *[F.col(c) for c in MACHINE_FIELDS])
+        j = jobs.select(
+            F.lit("job_events").alias("kind"),
+            "window_start",
+            "window_end",
+            "job_events",
+            "job_events_by_type",
+        )
+        out = str(self.output / f"batch-{batch_id:08d}")
+        (
+            m.unionByName(j, allowMissingColumns=True)
+            .coalesce(1)
+            .write.mode("overwrite")
+            .option("compression", "zstd")
+            .parquet(out)
+        )
 
     def _push(self, machines: DataFrame, jobs: DataFrame) -> None:
         assert self.push is not None

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Benchmarks on real trace files (BENCHMARKS.md used parts 00000-00017, 3.47M events) and a
 # generated input 10x larger, against the local broker (`make up`). Prints a table of figures;
-# nothing here is a test. Usage: bash scripts/bench.sh [runs=3] [--skip-10x]
+# nothing here is a test.
+#   bash scripts/bench.sh [runs=3] [--skip-10x]   the real parts, then a 10x generated input
+#   bash scripts/bench.sh --whole                 a generated trace of the real trace's size,
+#                                                 beside Kafka's own ProducerPerformance and
+#                                                 ConsumerPerformance (see bench_whole below)
 # The trace folder (job_events/ and task_events/ with part-NNNNN-of-00500.csv.gz files) comes from
 # TRACEPIPE_TRACE_DIR, by default ../shared/traces/clusterdata-2011-2 beside the repository; get the
-# parts with `tracepipe download` (coming) or gsutil (docs/trace-format.md, "Getting the data").
+# parts with `tracepipe download` (docs/trace-format.md, "Getting the data").
 set -euo pipefail
 REPO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_DIR"
@@ -12,6 +16,11 @@ eval "$(bash scripts/stack.sh env)"
 LIB_NAME="bench"
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+WHOLE=
+if [[ ${1:-} == --whole ]]; then
+  WHOLE=1
+  shift
+fi
 RUNS=${1:-3}
 SKIP10=${2:-}
 # BIN=path/to/another/build compares a baseline binary on the same machine and broker.
@@ -19,9 +28,9 @@ BIN=${BIN:-./target/release/tracepipe}
 TRACES=${TRACEPIPE_TRACE_DIR:-$REPO_DIR/../shared/traces/clusterdata-2011-2}
 J=$TRACES/job_events
 T=$TRACES/task_events
-[[ -d $J && -d $T ]] ||
-  die "no trace parts in $TRACES (job_events/, task_events/): set TRACEPIPE_TRACE_DIR; get the parts with \`tracepipe download\` (coming) or gsutil, see docs/trace-format.md"
-TMP=$(mktemp -d)
+[[ -n $WHOLE || (-d $J && -d $T) ]] ||
+  die "no trace parts in $TRACES (job_events/, task_events/): set TRACEPIPE_TRACE_DIR; get the parts with \`tracepipe download\`, see docs/trace-format.md"
+TMP=$(mktemp -d "${TRACEPIPE_BENCH_TMP:-${TMPDIR:-/tmp}}/bench.XXXXXX")
 # The bench topics are deleted at the end: a broker holding many GB of old topics gets slower.
 cleanup() {
   kafka_topics --delete --topic "bench.*-$$(-[0-9]+)?" >/dev/null 2>&1 || true
@@ -53,6 +62,90 @@ report() {
   printf '%-34s %10s events  median %7.2f s  %10.0f events/s  peak RSS %6.1f MB  (runs: %s)\n' \
     "$name" "$events" "$med" "$(echo "$events / $med" | bc -l)" "$(echo "$rss / 1024" | bc -l)" "$(echo $walls | tr '\n' ' ')"
 }
+
+# Bytes of the log segments the broker holds for a topic (index files are preallocated, not counted).
+topic_bytes() {
+  find "$TRACEPIPE_RUN_DIR"/kafka/data/ -path "*/$1-[0-9]*/*.log" -printf '%s\n' | awk '{b += $1} END {printf "%d", b}'
+}
+
+# Kafka's tools from the broker's jars: "${KAFKA_TOOL[@]}" MAIN ARGS...
+KAFKA_TOOL=(java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J")
+
+# bench_whole: a generated trace of the real one's size (29 days, 12,500 machines, 500 parts
+# per table, about 146.7M events; the generator's parameters below), through every stage once,
+# and Kafka's own producer and consumer benchmarks on the same broker with records of the
+# replay's average value size, printed side by side. The generated trace is kept in
+# TRACEPIPE_WHOLE_DIR (default .run/bench/whole) for the next run; outputs are deleted as soon
+# as they are measured (the JSON Lines of the windows are about 27 GB).
+bench_whole() {
+  local dir=${TRACEPIPE_WHOLE_DIR:-$TRACEPIPE_RUN_DIR/bench/whole}
+  local gen_args=(--seed 29 --jobs 3800000 --machines 12500 --parts 500 --duration 29d --open-ended)
+  # TRACEPIPE_WHOLE_ARGS: other generator arguments (a small trace to try the script).
+  [[ -z ${TRACEPIPE_WHOLE_ARGS:-} ]] || read -r -a gen_args <<<"$TRACEPIPE_WHOLE_ARGS"
+  if [[ ! -f $dir/.generated || $(cat "$dir/.generated") != "${gen_args[*]}" ]]; then
+    rm -rf "$dir"
+    say "generating ${gen_args[*]} into $dir"
+    measure generate "$BIN" generate --out "$dir" "${gen_args[@]}"
+    grep -o 'generated [0-9]* job rows and [0-9]* task rows' "$TMP/err" "$TMP/out" | head -1 |
+      awk '{print $2 + $6}' >"$dir/.events"
+    echo "${gen_args[*]}" >"$dir/.generated"
+  fi
+  local n jt=bench-whole-jobs-$$ tt=bench-whole-tasks-$$ pt=bench-whole-perf-$$
+  n=$(cat "$dir/.events")
+  echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; broker on the same machine; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "trace: tracepipe generate ${gen_args[*]}: $n events, $(du -sh "$dir" | cut -f1) gzipped"
+  measure replay "$BIN" replay --jobs "$dir/job_events" --tasks "$dir/task_events" --job-topic "$jt" --task-topic "$tt" --progress quiet
+  local disk
+  disk=$(($(topic_bytes "$jt") + $(topic_bytes "$tt")))
+  measure consume-ordered "$BIN" consume --job-topic "$jt" --task-topic "$tt" --out /dev/null
+  measure aggregate-kafka "$BIN" aggregate --job-topic "$jt" --task-topic "$tt" --no-metrics --out /dev/null
+  # Average size of the replay's values (task events, 93% of them): what ProducerPerformance sends.
+  local size
+  size=$("${KAFKA_TOOL[@]}" org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$KAFKA_BOOTSTRAP" \
+    --topic "$tt" --from-beginning --max-messages 200000 2>/dev/null | awk '{b += length($0)} END {printf "%d", b / NR}')
+  kafka_topics --delete --topic "($jt|$tt)" >/dev/null 2>&1 || true
+  measure aggregate-files-jsonl "$BIN" aggregate --from-files --jobs "$dir/job_events" --tasks "$dir/task_events" --no-metrics --out "$TMP/w.jsonl"
+  local jsonl_size parquet_size
+  jsonl_size=$(stat -c %s "$TMP/w.jsonl")
+  rm -f "$TMP/w.jsonl"
+  measure aggregate-files-parquet "$BIN" aggregate --from-files --jobs "$dir/job_events" --tasks "$dir/task_events" --no-metrics --out "$TMP/w.parquet"
+  parquet_size=$(stat -c %s "$TMP/w.parquet")
+  rm -f "$TMP/w.parquet"
+  # Kafka's own tools, same broker, same producer settings as the replay (idempotent, acks=all,
+  # lz4, linger 5 ms, 1 MB batches), 12 partitions like each replay topic.
+  kafka_topics --create --topic "$pt" --partitions 12 --replication-factor 1 >/dev/null
+  measure kafka-producer-perf "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "$pt" \
+    --num-records "$n" --record-size "$size" --throughput -1 --producer-props \
+    bootstrap.servers="$KAFKA_BOOTSTRAP" acks=all enable.idempotence=true compression.type=lz4 \
+    linger.ms=5 batch.size=1000000
+  local pp_line
+  pp_line=$(grep -E "records sent" "$TMP/out" | tail -1)
+  measure kafka-consumer-perf "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance \
+    --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$pt" --messages "$n" --timeout 60000
+  kafka_topics --delete --topic "$pt" >/dev/null 2>&1 || true
+
+  echo
+  echo "== results (whole trace, $n events)"
+  report generate "$n"
+  report replay "$n"
+  report consume-ordered "$n"
+  report aggregate-kafka "$n"
+  report aggregate-files-jsonl "$n"
+  report aggregate-files-parquet "$n"
+  report kafka-producer-perf "$n"
+  report kafka-consumer-perf "$n"
+  echo "broker disk for the two replay topics: $((disk / 1000000)) MB; average value size $size B"
+  echo "windows: JSON Lines $((jsonl_size / 1000000)) MB, Parquet $((parquet_size / 1000000)) MB ($(echo "$jsonl_size / $parquet_size" | bc -l | cut -c1-5)x smaller)"
+  echo "ProducerPerformance: $pp_line"
+  local w
+  w() { awk -v n="$1" '$1==n {print $2}' "$TMP/results" | median; }
+  echo "ratios (wall time, lower is faster): replay / ProducerPerformance $(echo "$(w replay) / $(w kafka-producer-perf)" | bc -l | cut -c1-5), ordered consume / ConsumerPerformance $(echo "$(w consume-ordered) / $(w kafka-consumer-perf)" | bc -l | cut -c1-5), Parquet / JSON Lines aggregation $(echo "$(w aggregate-files-parquet) / $(w aggregate-files-jsonl)" | bc -l | cut -c1-5)"
+}
+
+if [[ -n $WHOLE ]]; then
+  bench_whole
+  exit 0
+fi
 
 # Events = rows of the parts (the replay sends every row).
 N=$(zcat "$J"/*.csv.gz "$T"/*.csv.gz | wc -l)

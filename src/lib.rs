@@ -1,7 +1,7 @@
 //! tracepipe: replays the Google 2011 cluster trace through Kafka in exact global time order.
 //!
 //! The modules follow the data:
-//! [`trace`] (reading) -> [`merge`] (one ordered stream) -> [`wire`] (Kafka records) ->
+//! [`fetch`] (the trace over HTTP) -> [`trace`] (reading) -> [`merge`] (one ordered stream) -> [`wire`] (Kafka records) ->
 //! [`replay`] (producing) -> [`consume`] (ordered consumption) -> [`window`] (per-machine
 //! windows) -> [`metrics`] (Prometheus), and [`report`] draws the windows as an HTML page.
 //! [`generate`] writes synthetic traces; [`config`] and [`kafka`] hold the settings and client

@@ -4,6 +4,7 @@
 
 use super::hash::FxHashMap;
 use super::output::{CellWindow, ClosedWindow, EventCounts, MachineWindow};
+use super::tasks::{TaskState, TaskTable};
 use crate::trace::{is_after_end, Event, EventType, Record, Table, TaskEvent, TIME_AFTER_END};
 
 /// Default window width: 1 minute of trace time.
@@ -24,20 +25,6 @@ pub enum WindowError {
     OutOfOrder { seq: u64, time: u64, last: u64 },
     #[error("event {seq} pushed after finish(): the window stage was already closed")]
     Finished { seq: u64 },
-}
-
-/// Life-cycle state of a task that is PENDING or RUNNING (unsubmitted and DEAD tasks are not
-/// stored: that keeps memory bounded by the live tasks).
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TaskState {
-    Pending,
-    /// `machine` is `None` for a SCHEDULE row without machine ID: running somewhere unknown,
-    /// allocating nothing. `cpu`/`mem` are the remembered requests (0.0 for an empty field).
-    Running {
-        machine: Option<u64>,
-        cpu: f64,
-        mem: f64,
-    },
 }
 
 /// A machine's allocation and, when `epoch` is the open window's, its statistics in that window.
@@ -111,7 +98,7 @@ pub struct Anomalies {
 #[derive(Debug)]
 pub struct Aggregator {
     width: u64,
-    tasks: FxHashMap<(u64, u64), TaskState>,
+    tasks: TaskTable,
     machines: FxHashMap<u64, Machine>,
     /// Machines with statistics in the open window, in first-touch order.
     touched: Vec<u64>,
@@ -175,7 +162,7 @@ impl Aggregator {
         }
         Ok(Aggregator {
             width: width_us,
-            tasks: FxHashMap::default(),
+            tasks: TaskTable::default(),
             machines: FxHashMap::default(),
             touched: Vec::new(),
             open: None,
@@ -272,7 +259,7 @@ impl Aggregator {
 
     fn task_event(&mut self, t: &TaskEvent, in_window: bool) {
         let key = (t.job_id, t.task_index);
-        let prev = self.tasks.get(&key).copied();
+        let prev = self.tasks.get(&key);
         let remembered = match prev {
             Some(TaskState::Running { machine, .. }) => machine,
             _ => None,

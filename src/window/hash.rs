@@ -62,6 +62,36 @@ impl Hasher for FxHasher {
 /// `HashMap` with [`FxHasher`].
 pub type FxHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
+/// For one packed `u64` key whose low bits may repeat (a job's tasks differ only in high bits):
+/// a folded 64x64->128-bit multiply, so that every input bit reaches the low bits the table
+/// takes the bucket from (Fx's plain multiply leaves them to the key's low bits).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FoldHasher {
+    hash: u64,
+}
+
+impl Hasher for FoldHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        let m = u128::from(i ^ self.hash ^ 0x243f_6a88_85a3_08d3) * u128::from(SEED);
+        self.hash = (m as u64) ^ ((m >> 64) as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// `HashMap` with [`FoldHasher`], for single `u64` keys.
+pub type FoldHashMap<K, V> = HashMap<K, V, BuildHasherDefault<FoldHasher>>;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +112,14 @@ mod tests {
             }
         }
         assert_eq!(m.len(), 10_000);
+    }
+
+    #[test]
+    fn fold_hash_spreads_keys_that_differ_in_high_bits_only() {
+        let h = |k: u64| BuildHasherDefault::<FoldHasher>::default().hash_one(k);
+        // Keys differing only above bit 40 land in many low-bit buckets.
+        let buckets: std::collections::HashSet<u64> =
+            (0..1024u64).map(|i| h(7 | i << 40) & 1023).collect();
+        assert!(buckets.len() > 600, "{} of 1024 buckets", buckets.len());
     }
 }

@@ -92,6 +92,7 @@ mod aggregator;
 mod hash;
 mod output;
 mod parquet;
+mod tasks;
 #[cfg(test)]
 mod tests;
 

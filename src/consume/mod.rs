@@ -295,7 +295,11 @@ impl<P: Payload> OrderedConsumer<P> {
             .set("max.partition.fetch.bytes", "524288")
             .create_with_context(LogContext)
             .map_err(ConsumeError::client("creating the consumer"))?;
-        let (jobs, tasks) = kafka::existing_topics(consumer.client(), &opts.kafka)?;
+        let (jobs, tasks) = if opts.follow {
+            kafka::await_topics(consumer.client(), &opts.kafka, opts.stop.as_deref())?
+        } else {
+            kafka::existing_topics(consumer.client(), &opts.kafka)?
+        };
         let topics = [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()];
         let mut tpl = TopicPartitionList::new();
         let mut parts = Vec::new();

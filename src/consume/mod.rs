@@ -643,6 +643,18 @@ fn is_transient(code: RDKafkaErrorCode) -> bool {
             | C::LeaderNotAvailable
             | C::NetworkException
             | C::PartitionEOF
+            // While leaders move between brokers (a failover, a rolling restart) or right
+            // after a topic is created, a broker may not know the partition or its epoch
+            // yet; librdkafka refreshes its metadata and retries.
+            | C::UnknownTopicOrPartition
+            | C::FencedLeaderEpoch
+            | C::UnknownLeaderEpoch
+            | C::OffsetNotAvailable
+            | C::ReplicaNotAvailable
+            | C::KafkaStorageError
+            | C::NotCoordinator
+            | C::CoordinatorNotAvailable
+            | C::CoordinatorLoadInProgress
     )
 }
 

@@ -296,8 +296,8 @@ pub fn await_topics<C: ClientContext>(
         .enumerate()
     {
         loop {
-            // A new topic's partitions show up a moment after the topic itself.
-            if let Some(n) = partition_count(client, settings, topic)?.filter(|&n| n > 0) {
+            // A new topic's partitions, and their leaders, show up a moment after the topic.
+            if let Some(n) = led_partition_count(client, settings, topic)? {
                 counts[i] = n;
                 if said[i] {
                     ::log::warn!(target: "tracepipe::kafka", "topic {topic}: created, starting");
@@ -317,6 +317,23 @@ pub fn await_topics<C: ClientContext>(
         }
     }
     Ok((counts[0], counts[1]))
+}
+
+/// The partition count of `topic` once it exists and every partition has a leader.
+fn led_partition_count<C: ClientContext>(
+    client: &Client<C>,
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<Option<i32>, KafkaSetupError> {
+    let md = client
+        .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
+        .map_err(|e| unreachable(settings, e))?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .filter(|t| !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0))
+        .map(|t| t.partitions().len() as i32))
 }
 
 /// How often a reader waiting for its topics asks the broker.

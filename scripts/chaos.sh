@@ -8,10 +8,16 @@
 #   --faults N   faults to inject [20]
 #   --seed S     seed of the fault sequence (kinds and nodes) [1]; the same seed injects the
 #                same faults in the same order (their timing follows the machine)
-#   --gap S      wall seconds between one fault's recovery and the next [3]
+#   --gap S      wall seconds between one fault's recovery and the next [1]
 #   --speed X    replay pace [chosen so the replay lasts about 40 s per fault]
 #
-# Fault kinds: kill-leader (kill -9 the leader of a random task partition, restart it 5 s
+# The replay runs in segments of about a minute (`--to`, then `--resume`), so that it lasts as
+# long as the faults do however slowly nodes restart: a segment that ends while faults remain
+# is followed by the next; once every fault is injected and recovered from, the rest of the
+# trace is replayed at full speed. The readers follow (`--follow`) across the segments' end
+# marks, and `verify` checks the whole stream.
+#
+# Fault kinds: kill-leader (kill -9 the leader of a random task partition, restart it 3 s
 # later), kill-controller (kill -9 the active KRaft controller, restart), pause (SIGSTOP a node
 # for 12 s: longer than replica.lag.time.max.ms and the broker session, then SIGCONT), restart
 # (a controlled restart of one node), rolling-restart (all three, one after another),
@@ -31,7 +37,7 @@ source "$SCRIPT_DIR/lib.sh"
 
 FAULTS=20
 SEED=1
-GAP=3
+GAP=1
 SPEED=""
 while (($#)); do
   case $1 in
@@ -81,11 +87,13 @@ JT=chaos-jobs-$stamp
 TT=chaos-tasks-$stamp
 
 # The pace: the replay should outlast the faults (about 40 s each on a 2-core machine).
+last_part=$(find "$TASKS" -name 'part-*.csv.gz' | sort | tail -1)
+span_us=$(zcat "$last_part" | tail -1 | cut -d, -f1)
 if [[ -z $SPEED ]]; then
-  last_part=$(find "$TASKS" -name 'part-*.csv.gz' | sort | tail -1)
-  span_us=$(zcat "$last_part" | tail -1 | cut -d, -f1)
   SPEED=$(awk -v s="$span_us" -v n="$FAULTS" 'BEGIN { d = (n < 1 ? 1 : n) * 40; v = (s - 600e6) / 1e6 / d; printf "%.1f", (v < 1 ? 1 : v) }')
 fi
+# Trace time per segment: about 60 s of wall time at that pace.
+SEGMENT_US=$(awk -v v="$SPEED" 'BEGIN { printf "%d", v * 60e6 }')
 say "trace $TRACES, $FAULTS faults, seed $SEED, replay speed $SPEED, work dir $WORK"
 
 metrics_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -97,16 +105,43 @@ PIDS+=("$CONSUMER")
   --out "$WORK/windows.jsonl" --metrics-addr "127.0.0.1:$metrics_port" 2>"$WORK/aggregate.err" &
 AGGREGATOR=$!
 PIDS+=("$AGGREGATOR")
-"$BIN" replay --jobs "$JOBS" --tasks "$TASKS" --job-topic "$JT" --task-topic "$TT" \
-  --replication-factor 3 --min-insync-replicas 2 --speed "$SPEED" --progress quiet \
-  >"$WORK/replay.out" 2>"$WORK/replay.err" &
-REPLAY=$!
-PIDS+=("$REPLAY")
+# replay_segment [--to T] [paced]: one segment in the background (REPLAY is its pid); the
+# first creates the topics, the others resume after it.
+SEGMENTS=0
+REPLAY_RC=0
+replay_segment() {
+  local args=()
+  ((SEGMENTS == 0)) || args+=(--resume)
+  [[ -n ${1:-} ]] && args+=(--to "$1")
+  [[ ${2:-} == paced ]] && args+=(--speed "$SPEED")
+  "$BIN" replay --jobs "$JOBS" --tasks "$TASKS" --job-topic "$JT" --task-topic "$TT" \
+    --replication-factor 3 --min-insync-replicas 2 --progress quiet "${args[@]}" \
+    >>"$WORK/replay.out" 2>>"$WORK/replay.err" &
+  REPLAY=$!
+  PIDS+=("$REPLAY")
+  SEGMENTS=$((SEGMENTS + 1))
+}
+# Keeps a paced segment running: when one has ended (successfully), the next starts.
+SEGMENT_END=600000000
+keep_replaying() {
+  kill -0 "$REPLAY" 2>/dev/null && return 0
+  local rc=0
+  wait "$REPLAY" || rc=$?
+  if ((rc != 0)); then
+    REPLAY_RC=$rc
+    return 1
+  fi
+  ((SEGMENT_END < span_us)) || return 1
+  SEGMENT_END=$((SEGMENT_END + SEGMENT_US))
+  replay_segment "$SEGMENT_END" paced
+}
+SEGMENT_END=$((SEGMENT_END + SEGMENT_US))
+replay_segment "$SEGMENT_END" paced
 
 # The consumer's progress, twice a second: its longest stall is a figure of the run.
 (
   while kill -0 "$CONSUMER" 2>/dev/null; do
-    printf '%s %s\n' "$(now_s)" "$(wc -l <"$WORK/events.jsonl" 2>/dev/null || echo 0)"
+    printf '%s %s\n' "$(now_s)" "$(wc -l 2>/dev/null <"$WORK/events.jsonl" || echo 0)"
     sleep 0.5
   done
 ) >"$WORK/progress.txt" &
@@ -132,7 +167,7 @@ inject() {
       p=$((RANDOM % 12))
       id=$(fc kill-leader "$TT" "$p" 2>/dev/null)
       echo "kill -9 node $id (leader of $TT/$p)"
-      sleep 5
+      sleep 3
       fc start-node "$id" >/dev/null
       ;;
     kill-controller)
@@ -176,13 +211,14 @@ inject() {
 
 for ((f = 1; f <= FAULTS; f++)); do
   kind=${KINDS[RANDOM % ${#KINDS[@]}]}
-  if ! kill -0 "$REPLAY" 2>/dev/null; then
-    say "the replay ended after $((f - 1)) faults (lower --speed for more)"
+  if ! keep_replaying; then
+    say "the replay ended after $((f - 1)) faults (exit $REPLAY_RC)"
     break
   fi
   t=$(now_s)
   what=$(inject "$kind")
   fc wait-isr 300 >/dev/null
+  keep_replaying || true
   COUNT[$kind]=$((${COUNT[$kind]:-0} + 1))
   line=$(printf '%3d  %-16s %6.1f s  %s' "$f" "$kind" "$(awk -v a="$t" -v b="$(now_s)" 'BEGIN { print b - a }')" "$what")
   echo "$line" | tee -a "$fault_log"
@@ -190,18 +226,25 @@ for ((f = 1; f <= FAULTS; f++)); do
 done
 injected=$(wc -l <"$fault_log")
 
+# The rest of the trace at full speed, after the segment still running.
 set +e
 wait "$REPLAY"
 replay_rc=$?
+if ((replay_rc == 0 && REPLAY_RC == 0)); then
+  replay_segment "" full
+  wait "$REPLAY"
+  replay_rc=$?
+fi
+((REPLAY_RC == 0)) || replay_rc=$REPLAY_RC
 set -e
-say "replay exit $replay_rc: $(tail -n 2 "$WORK/replay.out" | head -1)"
+say "replay: $SEGMENTS segments, last exit $replay_rc"
 
 # verify: the topics against the trace, every event once in exact global order.
 verify_out=$("$BIN" verify --jobs "$JOBS" --tasks "$TASKS" --job-topic "$JT" --task-topic "$TT" 2>&1) && verify_rc=0 || verify_rc=$?
 events=$(sed -n 's/.*OK: \([0-9]*\) events.*/\1/p' <<<"$verify_out")
 
 # The live readers catch up, then stop (Ctrl-C).
-expected=$(sed -n 's/^replayed \([0-9]*\) events.*/\1/p' "$WORK/replay.out")
+expected=$(sed -n 's/^replayed \([0-9]*\) events.*/\1/p' "$WORK/replay.out" | awk '{ n += $1 } END { print n + 0 }')
 deadline=$((SECONDS + 600))
 agg_events() { curl -fsS -m 2 "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null | awk '$1 == "tracepipe_aggregate_events_total" { printf "%d", $2 }'; }
 while (($(wc -l <"$WORK/events.jsonl") < ${expected:-0})) || (($(agg_events || echo 0) < ${expected:-0})); do
@@ -261,7 +304,7 @@ elapsed_total=$(elapsed "$T0")
   printf 'faults by kind:'
   for k in "${!COUNT[@]}"; do printf ' %s %s,' "$k" "${COUNT[$k]}"; done
   echo
-  echo "replay: exit $replay_rc; $(head -1 "$WORK/replay.out")"
+  echo "replay: $SEGMENTS segments (paced at speed $SPEED while faults were injected, then full speed), exit $replay_rc; $(grep -c '^replayed' "$WORK/replay.out") summaries, $expected events"
   echo "verify: exit $verify_rc; $(head -1 <<<"$verify_out")"
   echo "events ${events:-?} (replayed ${expected:-?}); readers alive to the end: $((readers_alive ? 1 : 0))"
   cat "$WORK/figures.txt"

@@ -5,7 +5,7 @@
 //! against the trace.
 //!
 //! The trace is `$TRACEPIPE_TRACE_DIR` (the real parts, replayed at full speed) when set, else
-//! the bundled sample paced to last about a minute, so that each fault lands mid-replay.
+//! the bundled sample paced to last about 100 s, so that the faults land mid-replay.
 //! The tests share the cluster and take its nodes away: they run one at a time (a lock).
 
 mod common;
@@ -68,7 +68,7 @@ fn trace() -> (PathBuf, PathBuf, Vec<&'static str>) {
             let d = PathBuf::from(d);
             (d.join("job_events"), d.join("task_events"), vec![])
         }
-        None => (sample_jobs(), sample_tasks(), vec!["--speed", "150"]),
+        None => (sample_jobs(), sample_tasks(), vec!["--speed", "100"]),
     }
 }
 
@@ -83,18 +83,20 @@ fn s(p: &Path) -> &str {
 }
 
 /// A replay with 3 replicas, min ISR 2, in the background; stderr kept for its messages.
-fn start_replay(jt: &str, tt: &str, extra: &[&str]) -> Child {
+fn start_replay(jt: &str, tt: &str, extra: &[&str]) -> Owned {
     let (j, t, pace) = trace();
-    tp().args(["replay", "--jobs", s(&j), "--tasks", s(&t)])
-        .args(["--job-topic", jt, "--task-topic", tt])
-        .args(["--replication-factor", "3", "--min-insync-replicas", "2"])
-        .args(["--progress", "quiet"])
-        .args(&pace)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn replay")
+    Owned(
+        tp().args(["replay", "--jobs", s(&j), "--tasks", s(&t)])
+            .args(["--job-topic", jt, "--task-topic", tt])
+            .args(["--replication-factor", "3", "--min-insync-replicas", "2"])
+            .args(["--progress", "quiet"])
+            .args(&pace)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn replay"),
+    )
 }
 
 /// Waits for the child (up to `limit`); its exit status, stdout and stderr.
@@ -174,17 +176,19 @@ fn busiest_partition(topic: &str) -> i32 {
         .unwrap()
 }
 
-/// Waits until `topic` holds `n` records while `child` still runs.
-fn wait_records(topic: &str, n: i64, child: &mut Child) {
+/// Waits until `topic` holds `n` records: true if the replay still runs then, false if it
+/// ended first (on a slow machine a restart can outlast the paced replay; the fault then hits
+/// only the live readers).
+fn wait_records(topic: &str, n: i64, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(300);
     while records(topic) < n {
         assert!(Instant::now() < deadline, "{topic}: fewer than {n} records");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the replay ended before {n} records were in {topic}"
-        );
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+    child.try_wait().unwrap().is_none()
 }
 
 /// `verify` of the topics against the trace: every event exactly once, in exact global order.
@@ -237,6 +241,37 @@ fn metric(addr: &str, name: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+/// A child process killed when the test ends, also when it fails: no reader or replay outlives
+/// its test.
+struct Owned(Child);
+
+impl Owned {
+    fn take(&mut self) -> Child {
+        // A finished placeholder stands in; the real child is now the caller's.
+        let done = Command::new("true").spawn().expect("spawn true");
+        std::mem::replace(&mut self.0, done)
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Deletes the test's topics: a node killed with -9 recovers every partition when it starts
+/// again, and old topics would make each restart slower.
+fn delete_topics(topics: &[&str]) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", fault_bootstrap())
+        .create()
+        .unwrap();
+    let _ = futures::executor::block_on(admin.delete_topics(topics, &AdminOptions::new()));
+}
+
 fn interrupt(child: &Child) {
     // SAFETY: sends SIGINT to our own child process.
     #[allow(unsafe_code)]
@@ -251,8 +286,8 @@ fn lines(path: &Path) -> usize {
 /// Live readers started before the replay creates the topics: a group consumer and an
 /// aggregator, both with `--follow`.
 struct Readers {
-    consumer: Child,
-    aggregator: Child,
+    consumer: Owned,
+    aggregator: Owned,
     events_out: PathBuf,
     windows_out: PathBuf,
     metrics: String,
@@ -297,8 +332,8 @@ fn start_readers(dir: &Path, jt: &str, tt: &str) -> Readers {
         .spawn()
         .unwrap();
     Readers {
-        consumer,
-        aggregator,
+        consumer: Owned(consumer),
+        aggregator: Owned(aggregator),
         events_out,
         windows_out,
         metrics,
@@ -310,6 +345,7 @@ fn start_readers(dir: &Path, jt: &str, tt: &str) -> Readers {
 /// `aggregate --from-files`.
 fn check_readers(r: Readers, events: u64, dir: &Path) {
     let mut r = r;
+    let (consumer, aggregator) = (&mut r.consumer.0, &mut r.aggregator.0);
     let deadline = Instant::now() + Duration::from_secs(300);
     while (lines(&r.events_out) as u64) < events
         || metric(&r.metrics, "tracepipe_aggregate_events_total") < events
@@ -321,8 +357,8 @@ fn check_readers(r: Readers, events: u64, dir: &Path) {
             metric(&r.metrics, "tracepipe_aggregate_events_total")
         );
         for (name, child) in [
-            ("consumer", &mut r.consumer),
-            ("aggregator", &mut r.aggregator),
+            ("consumer", &mut *consumer),
+            ("aggregator", &mut *aggregator),
         ] {
             if let Some(st) = child.try_wait().unwrap() {
                 let mut err = String::new();
@@ -332,9 +368,9 @@ fn check_readers(r: Readers, events: u64, dir: &Path) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    interrupt(&r.consumer);
-    interrupt(&r.aggregator);
-    let (ok, _, err) = finish(r.consumer, Duration::from_secs(60));
+    interrupt(consumer);
+    interrupt(aggregator);
+    let (ok, _, err) = finish(r.consumer.take(), Duration::from_secs(60));
     assert!(ok, "consumer: {err}");
     assert_eq!(
         err.matches("does not exist yet, waiting").count(),
@@ -345,7 +381,7 @@ fn check_readers(r: Readers, events: u64, dir: &Path) {
         err.contains(&format!("consumed {events} events in order")),
         "{err}"
     );
-    let (ok, _, err) = finish(r.aggregator, Duration::from_secs(60));
+    let (ok, _, err) = finish(r.aggregator.take(), Duration::from_secs(60));
     assert!(ok, "aggregator: {err}");
     // Each event once, in (time, seq) order.
     let text = std::fs::read_to_string(&r.events_out).unwrap();
@@ -383,18 +419,26 @@ fn leader_and_controller_crashes_with_live_readers() {
     let dir = tempfile::tempdir().unwrap();
     let readers = start_readers(dir.path(), &jt, &tt);
     let mut replay = start_replay(&jt, &tt, &[]);
-    wait_records(&tt, 60_000, &mut replay);
+    assert!(
+        wait_records(&tt, 60_000, &mut replay.0),
+        "replay ended early"
+    );
     let p = busiest_partition(&tt);
     let leader = cluster(&["kill-leader", &tt, &p.to_string()]);
-    wait_records(&tt, records(&tt) + 60_000, &mut replay);
+    // Writes go on with the two others (a new leader for the partitions the dead node led).
+    assert!(
+        wait_records(&tt, records(&tt) + 30_000, &mut replay.0),
+        "the replay ended before writing anything after the leader's death"
+    );
     cluster(&["start-node", &leader]);
     let controller = cluster(&["kill-controller"]);
-    wait_records(&tt, records(&tt) + 60_000, &mut replay);
+    wait_records(&tt, records(&tt) + 30_000, &mut replay.0);
     cluster(&["start-node", &controller]);
-    let (ok, out, err) = finish(replay, Duration::from_secs(900));
+    let (ok, out, err) = finish(replay.take(), Duration::from_secs(900));
     assert!(ok, "replay failed: {out}\n{err}");
     let events = verify(&jt, &tt);
     check_readers(readers, events, dir.path());
+    delete_topics(&[&jt, &tt]);
 }
 
 #[test]
@@ -402,7 +446,10 @@ fn a_paused_broker_and_rolling_restarts_during_replay_and_consume() {
     let _c = whole_cluster();
     let (jt, tt) = (unique("fault-roll-jobs"), unique("fault-roll-tasks"));
     let mut replay = start_replay(&jt, &tt, &[]);
-    wait_records(&tt, 60_000, &mut replay);
+    assert!(
+        wait_records(&tt, 60_000, &mut replay.0),
+        "replay ended early"
+    );
     // Longer than replica.lag.time.max.ms (10 s) and the broker session (4 s).
     let paused = busiest_partition(&tt);
     let node = cluster(&["leader", &tt, &paused.to_string()]);
@@ -410,7 +457,7 @@ fn a_paused_broker_and_rolling_restarts_during_replay_and_consume() {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(14) {
         assert!(
-            replay.try_wait().unwrap().is_none(),
+            replay.0.try_wait().unwrap().is_none(),
             "the replay ended while a node was paused"
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -420,7 +467,7 @@ fn a_paused_broker_and_rolling_restarts_during_replay_and_consume() {
         cluster(&["restart-node", n]);
         cluster(&["wait-isr", "180"]);
     }
-    let (ok, out, err) = finish(replay, Duration::from_secs(900));
+    let (ok, out, err) = finish(replay.take(), Duration::from_secs(900));
     assert!(ok, "replay failed: {out}\n{err}");
     // A rolling restart while the ordered consumer (verify) reads.
     let (j, t, _) = trace();
@@ -440,6 +487,7 @@ fn a_paused_broker_and_rolling_restarts_during_replay_and_consume() {
     assert!(ok, "verify through a rolling restart failed: {out}\n{err}");
     assert!(out.contains("events in exact global order"), "{out}");
     verify(&jt, &tt);
+    delete_topics(&[&jt, &tt]);
 }
 
 #[test]
@@ -447,7 +495,10 @@ fn below_min_isr_the_replay_waits_and_goes_on_when_a_node_returns() {
     let _c = whole_cluster();
     let (jt, tt) = (unique("fault-isr-jobs"), unique("fault-isr-tasks"));
     let mut replay = start_replay(&jt, &tt, &[]);
-    wait_records(&tt, 60_000, &mut replay);
+    assert!(
+        wait_records(&tt, 60_000, &mut replay.0),
+        "replay ended early"
+    );
     cluster(&["kill-node", "2"]);
     cluster(&["kill-node", "3"]);
     // One node of three: no quorum, and no partition has two in-sync replicas. The replay must
@@ -456,21 +507,25 @@ fn below_min_isr_the_replay_waits_and_goes_on_when_a_node_returns() {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(15) {
         assert!(
-            replay.try_wait().unwrap().is_none(),
+            replay.0.try_wait().unwrap().is_none(),
             "the replay ended while two of three nodes were down"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
     cluster(&["start-node", "2"]);
-    wait_records(&tt, stalled + 30_000, &mut replay);
+    assert!(
+        wait_records(&tt, stalled + 30_000, &mut replay.0),
+        "the replay ended before writing after a node returned"
+    );
     cluster(&["start-node", "3"]);
-    let (ok, out, err) = finish(replay, Duration::from_secs(900));
+    let (ok, out, err) = finish(replay.take(), Duration::from_secs(900));
     assert!(ok, "replay failed: {out}\n{err}");
     assert!(
         err.contains("unreachable") || err.contains("in-sync"),
         "the replay says why it waits: {err}"
     );
     verify(&jt, &tt);
+    delete_topics(&[&jt, &tt]);
 }
 
 #[test]
@@ -478,9 +533,12 @@ fn resume_reads_every_tail_through_a_failover() {
     let _c = whole_cluster();
     let (jt, tt) = (unique("fault-res-jobs"), unique("fault-res-tasks"));
     let mut replay = start_replay(&jt, &tt, &[]);
-    wait_records(&tt, 100_000, &mut replay);
-    interrupt(&replay);
-    let (ok, _, err) = finish(replay, Duration::from_secs(60));
+    assert!(
+        wait_records(&tt, 100_000, &mut replay.0),
+        "replay ended early"
+    );
+    interrupt(&replay.0);
+    let (ok, _, err) = finish(replay.take(), Duration::from_secs(60));
     assert!(!ok && err.contains("resume with --resume"), "{err}");
     // The leader of the busiest partition dies just before the resume reads the tails.
     let p = busiest_partition(&tt);
@@ -507,4 +565,5 @@ fn resume_reads_every_tail_through_a_failover() {
     assert!(so.contains("resumed at seq"), "{so}");
     cluster(&["start-node", &leader]);
     verify(&jt, &tt);
+    delete_topics(&[&jt, &tt]);
 }

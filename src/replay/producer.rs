@@ -338,15 +338,18 @@ pub fn find_resume_seq(
     settings: &KafkaSettings,
     topics: &[(&str, i32)],
 ) -> Result<u64, ReplayError> {
-    let consumer: BaseConsumer<kafka::log::LogContext> = settings
-        .client_config("tracepipe-resume")
-        .set("enable.auto.commit", "false")
-        .set("group.id", "tracepipe-resume")
-        // The tails are small: answer as soon as there is anything.
-        .set("fetch.wait.max.ms", "10")
-        .set("fetch.error.backoff.ms", "100")
-        .create_with_context(kafka::log::LogContext)
-        .map_err(|e| ReplayError::Client(Box::new(e)))?;
+    let connect = || -> Result<BaseConsumer<kafka::log::LogContext>, ReplayError> {
+        settings
+            .client_config("tracepipe-resume")
+            .set("enable.auto.commit", "false")
+            .set("group.id", "tracepipe-resume")
+            // The tails are small: answer as soon as there is anything.
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.error.backoff.ms", "100")
+            .create_with_context(kafka::log::LogContext)
+            .map_err(|e| ReplayError::Client(Box::new(e)))
+    };
+    let mut consumer = connect()?;
     let deadline = std::time::Instant::now() + RESUME_TIMEOUT;
     // (topic, partition, next offset to read, end offset) of every non-empty partition.
     let mut tails: Vec<(&str, i32, i64, i64)> = Vec::new();
@@ -362,6 +365,9 @@ pub fn find_resume_seq(
                     Err(e) => {
                         kafka::log::transient("resume", &e.to_string());
                         std::thread::sleep(Duration::from_millis(200));
+                        // A client that asked a dead leader keeps timing out after the
+                        // failover (seen on a three-node cluster): a new one asks afresh.
+                        consumer = connect()?;
                     }
                 }
             };

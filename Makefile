@@ -1,6 +1,7 @@
 # tracepipe: replays the Google 2011 cluster trace into Apache Kafka.
 #
-#   make up      start the local stack (Kafka 4 KRaft, Prometheus, Pushgateway); idempotent
+#   make up      start the local stack (Kafka 4 KRaft, Prometheus, Pushgateway); idempotent;
+#                `make up KAFKA_NODES=3` runs a replicated Kafka of three nodes instead of one
 #   make down    stop it (data kept under .run/; `bash scripts/stack.sh down --wipe` deletes it)
 #   make status  which servers are up
 #   make build   release build of the tracepipe binary
@@ -20,10 +21,11 @@ CARGO ?= cargo
 .PHONY: up down status logs build demo test venv lint
 
 up:
-	bash scripts/stack.sh up
+	bash scripts/stack.sh up $(if $(KAFKA_NODES),--nodes $(KAFKA_NODES))
 
 down:
 	bash scripts/stack.sh down
+	bash scripts/fault-cluster.sh down
 	bash scripts/kafka-sasl.sh down
 
 status:

@@ -5,10 +5,13 @@
 #   0. what the tests need, installed if missing or out of date (each a no-op when current):
 #      the Python venv .venv/ (scripts/venv.sh), the Spark job's Kafka jars (spark/fetch-jars.sh)
 #      and headless Chromium for the report test (scripts/browser.sh)
-#   1. cargo test --release --all-targets
+#   1. cargo test --release --all-targets; the fault tests (tests/fault_cluster.rs) run against
+#      the three-node cluster of scripts/fault-cluster.sh, started here (and stopped at the end
+#      when this script started it)
 #   2. pytest -q on whichever of tests/ and spark/tests/ exist, with the venv's Python
 #      (pytest's exit code 5, "no tests collected", is not a failure)
 #   3. the dashboard queries against the real Prometheus
+#   4. a short chaos run: two random faults on the three-node cluster (scripts/chaos.sh)
 # Then deletes the topics the tests created (each test uses its own random names): a broker that
 # keeps gigabytes of old test topics gets slower. TRACEPIPE_KEEP_TEST_TOPICS=1 keeps them.
 set -uo pipefail
@@ -48,6 +51,15 @@ VENV=$(abspath "${TRACEPIPE_VENV:-$REPO_DIR/.venv}")
 export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
 PYTHON=$VENV/bin/python
 
+# The replicated cluster of the fault tests and the chaos run, beside the local stack.
+fault_started=0
+if ! bash scripts/fault-cluster.sh status >/dev/null 2>&1; then
+  fault_started=1
+fi
+phase fault-cluster bash scripts/fault-cluster.sh up || exit 1
+eval "$(bash scripts/fault-cluster.sh env)"
+export TRACEPIPE_FAULT_BOOTSTRAP
+
 if [[ -f Cargo.toml ]]; then
   phase cargo cargo test --release --all-targets || failed+=(cargo)
 else
@@ -73,6 +85,13 @@ fi
 # Last: the dashboard's queries against the real Prometheus, fed by the real pipeline.
 if [[ -d tests/dashboard ]]; then
   phase dashboard "$PYTHON" -m pytest -q -rs tests/dashboard || failed+=(dashboard)
+fi
+
+# Two faults only: the full run (20 faults) is in RELIABILITY.md.
+TRACEPIPE_BIN=$REPO_DIR/target/release/tracepipe phase chaos bash scripts/chaos.sh --faults 2 --seed 7 ||
+  failed+=(chaos)
+if ((fault_started)); then
+  bash scripts/fault-cluster.sh down --wipe >/dev/null 2>&1 || true
 fi
 
 if [[ ${TRACEPIPE_KEEP_TEST_TOPICS:-0} != 1 ]]; then

@@ -57,6 +57,8 @@ pub struct KafkaFile {
     pub topics: Option<TopicsFile>,
     pub partitions: Option<i32>,
     pub replication_factor: Option<i16>,
+    /// `min.insync.replicas` of topics tracepipe creates.
+    pub min_insync_replicas: Option<i16>,
     pub security_protocol: Option<String>,
     pub sasl_mechanism: Option<String>,
     pub sasl_username: Option<String>,
@@ -176,6 +178,9 @@ pub struct KafkaFlags {
     /// Replication factor of topics created by tracepipe [default: 1].
     #[arg(long, env = "TRACEPIPE_REPLICATION_FACTOR")]
     pub replication_factor: Option<i16>,
+    /// min.insync.replicas of topics created by tracepipe [default: 2 with 3 or more replicas, else 1].
+    #[arg(long, env = "TRACEPIPE_MIN_INSYNC_REPLICAS")]
+    pub min_insync_replicas: Option<i16>,
     /// Kafka security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL).
     #[arg(long, env = "TRACEPIPE_SECURITY_PROTOCOL")]
     pub security_protocol: Option<String>,
@@ -213,6 +218,9 @@ pub struct KafkaSettings {
     pub task_topic: String,
     pub partitions: i32,
     pub replication_factor: i16,
+    /// None: 2 with three or more replicas (one replica may fail without losing an
+    /// acknowledged write or stopping the writes), else 1.
+    pub min_insync_replicas: Option<i16>,
     pub security: Security,
 }
 
@@ -224,6 +232,7 @@ impl Default for KafkaSettings {
             task_topic: crate::wire::DEFAULT_TASK_TOPIC.into(),
             partitions: crate::wire::DEFAULT_PARTITIONS,
             replication_factor: 1,
+            min_insync_replicas: None,
             security: Security::default(),
         }
     }
@@ -248,6 +257,7 @@ impl KafkaSettings {
                 &file.replication_factor,
                 d.replication_factor,
             ),
+            min_insync_replicas: flags.min_insync_replicas.or(file.min_insync_replicas),
             security: Security {
                 protocol: or(&flags.security_protocol, &file.security_protocol),
                 sasl_mechanism: or(&flags.sasl_mechanism, &file.sasl_mechanism),
@@ -296,6 +306,12 @@ impl KafkaSettings {
         }
     }
 
+    /// `min.insync.replicas` of the topics tracepipe creates.
+    pub fn min_insync_replicas(&self) -> i16 {
+        self.min_insync_replicas
+            .unwrap_or(if self.replication_factor >= 3 { 2 } else { 1 })
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.partitions < 1 {
             return Err(ConfigError::Invalid {
@@ -308,6 +324,17 @@ impl KafkaSettings {
                 field: "replication factor",
                 message: format!("must be at least 1, got {}", self.replication_factor),
             });
+        }
+        if let Some(m) = self.min_insync_replicas {
+            if m < 1 || m > self.replication_factor {
+                return Err(ConfigError::Invalid {
+                    field: "min.insync.replicas",
+                    message: format!(
+                        "must be 1 to the replication factor ({}), got {m}",
+                        self.replication_factor
+                    ),
+                });
+            }
         }
         if self.job_topic == self.task_topic {
             return Err(ConfigError::Invalid {
@@ -446,6 +473,35 @@ time_scaling_factor: 1000000
             ..KafkaFlags::default()
         };
         assert!(KafkaSettings::resolve(&file, &same).is_err());
+    }
+
+    #[test]
+    fn min_insync_replicas_defaults_to_two_of_three_and_stays_within_the_replicas() {
+        let file = FileConfig::parse("kafka:\n  replication_factor: 3\n")
+            .unwrap()
+            .kafka;
+        let k = KafkaSettings::resolve(&file, &KafkaFlags::default()).unwrap();
+        assert_eq!(k.min_insync_replicas(), 2);
+        assert_eq!(KafkaSettings::default().min_insync_replicas(), 1);
+        let flags = KafkaFlags {
+            min_insync_replicas: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(
+            KafkaSettings::resolve(&file, &flags)
+                .unwrap()
+                .min_insync_replicas(),
+            3
+        );
+        let too_many = KafkaFlags {
+            min_insync_replicas: Some(4),
+            ..Default::default()
+        };
+        let err = KafkaSettings::resolve(&file, &too_many)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("min.insync.replicas"), "{err}");
+        assert!(err.contains("got 4"), "{err}");
     }
 
     #[test]

@@ -74,9 +74,42 @@ locals {
     "${yamldecode(doc).kind}/${try(yamldecode(doc).metadata.namespace, "-")}/${yamldecode(doc).metadata.name}" => doc
   }
 
-  kafka_manifests = {
+  kafka_file_manifests = {
     for doc in local.kafka_documents :
     "${yamldecode(doc).kind}/${try(yamldecode(doc).metadata.namespace, "-")}/${yamldecode(doc).metadata.name}" => doc
+  }
+
+  # The node count, replication factor and min.insync.replicas come from the variables (their
+  # defaults are the files' values, applied then unchanged).
+  kafka_replication_config = {
+    "offsets.topic.replication.factor"                 = var.kafka_replication_factor
+    "transaction.state.log.replication.factor"         = var.kafka_replication_factor
+    "transaction.state.log.min.isr"                    = var.kafka_min_insync_replicas
+    "share.coordinator.state.topic.replication.factor" = var.kafka_replication_factor
+    "share.coordinator.state.topic.min.isr"            = var.kafka_min_insync_replicas
+    "default.replication.factor"                       = var.kafka_replication_factor
+    "min.insync.replicas"                              = var.kafka_min_insync_replicas
+  }
+  kafka_manifests = {
+    for key, doc in local.kafka_file_manifests : key => (
+      split("/", key)[0] == "KafkaNodePool" ? yamlencode(merge(yamldecode(doc), {
+        spec = merge(yamldecode(doc).spec, { replicas = var.kafka_nodes })
+      })) :
+      split("/", key)[0] == "KafkaTopic" ? yamlencode(merge(yamldecode(doc), {
+        spec = merge(yamldecode(doc).spec, {
+          replicas = var.kafka_replication_factor
+          config   = merge(yamldecode(doc).spec.config, { "min.insync.replicas" = var.kafka_min_insync_replicas })
+        })
+      })) :
+      split("/", key)[0] == "Kafka" ? yamlencode(merge(yamldecode(doc), {
+        spec = merge(yamldecode(doc).spec, {
+          kafka = merge(yamldecode(doc).spec.kafka, {
+            config = merge(yamldecode(doc).spec.kafka.config, local.kafka_replication_config)
+          })
+        })
+      })) :
+      doc
+    )
   }
 
   # Three stages, so that `terraform destroy` takes them down in the reverse order, each

@@ -235,3 +235,36 @@ variable "replay_speed" {
   type        = number
   default     = 60
 }
+
+variable "kafka_nodes" {
+  description = "Kafka nodes (each a KRaft controller and broker). Three keep a quorum when one is lost."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.kafka_nodes >= 1 && floor(var.kafka_nodes) == var.kafka_nodes
+    error_message = "kafka_nodes must be a whole number of at least 1."
+  }
+}
+
+variable "kafka_replication_factor" {
+  description = "Replicas of every topic, internal ones included."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.kafka_replication_factor >= 1 && var.kafka_replication_factor <= var.kafka_nodes
+    error_message = "kafka_replication_factor must be between 1 and kafka_nodes: Kafka cannot place more replicas than it has brokers."
+  }
+}
+
+variable "kafka_min_insync_replicas" {
+  description = "min.insync.replicas: replicas that must have a write before it is acknowledged (acks=all)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.kafka_min_insync_replicas >= 1 && var.kafka_min_insync_replicas <= var.kafka_replication_factor
+    error_message = "kafka_min_insync_replicas must be between 1 and kafka_replication_factor."
+  }
+}

@@ -2,7 +2,7 @@
 # .terraform.lock.hcl, which is committed: `terraform init` installs those, and only
 # `terraform init -upgrade` moves them (then commit the updated lock file).
 terraform {
-  required_version = ">= 1.5.0"
+  required_version = ">= 1.9.0" # validations that compare variables
 
   required_providers {
     google = {

@@ -67,7 +67,7 @@ kafka_java() {
 }
 
 # kafka_format LABEL DATA_DIR CONFIG OUT_FILE NOTE [FORMAT_ARGS...]: formats the KRaft storage
-# with a new cluster id unless DATA_DIR is formatted already. Messages start with "LABEL: " when
+# with a new cluster id (or $KAFKA_CLUSTER_ID) unless DATA_DIR is formatted already. Messages start with "LABEL: " when
 # LABEL is not empty; NOTE is appended to the "formatting" line.
 kafka_format() {
   local label=${1:+$1: } data=$2 config=$3 out=$4 note=$5 id
@@ -75,7 +75,9 @@ kafka_format() {
   [[ -f $data/meta.properties ]] && return 0
   rm -rf "$data"
   mkdir -p "$data" "$(dirname "$out")"
-  id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$out") ||
+  # The nodes of one cluster share an id (KAFKA_CLUSTER_ID); a lone broker makes its own.
+  id=${KAFKA_CLUSTER_ID:-}
+  [[ -n $id ]] || id=$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$out") ||
     die "${label}StorageTool random-uuid failed (see $out)"
   say "${label}formatting $data (cluster id $id$note)"
   if ! kafka_java kafka.tools.StorageTool format -t "$id" -c "$config" "$@" >>"$out" 2>&1; then

@@ -295,7 +295,11 @@ impl<P: Payload> OrderedConsumer<P> {
             .set("max.partition.fetch.bytes", "524288")
             .create_with_context(LogContext)
             .map_err(ConsumeError::client("creating the consumer"))?;
-        let (jobs, tasks) = kafka::existing_topics(consumer.client(), &opts.kafka)?;
+        let (jobs, tasks) = if opts.follow {
+            kafka::await_topics(consumer.client(), &opts.kafka, opts.stop.as_deref())?
+        } else {
+            kafka::existing_topics(consumer.client(), &opts.kafka)?
+        };
         let topics = [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()];
         let mut tpl = TopicPartitionList::new();
         let mut parts = Vec::new();
@@ -639,6 +643,18 @@ fn is_transient(code: RDKafkaErrorCode) -> bool {
             | C::LeaderNotAvailable
             | C::NetworkException
             | C::PartitionEOF
+            // While leaders move between brokers (a failover, a rolling restart) or right
+            // after a topic is created, a broker may not know the partition or its epoch
+            // yet; librdkafka refreshes its metadata and retries.
+            | C::UnknownTopicOrPartition
+            | C::FencedLeaderEpoch
+            | C::UnknownLeaderEpoch
+            | C::OffsetNotAvailable
+            | C::ReplicaNotAvailable
+            | C::KafkaStorageError
+            | C::NotCoordinator
+            | C::CoordinatorNotAvailable
+            | C::CoordinatorLoadInProgress
     )
 }
 

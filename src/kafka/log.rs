@@ -65,6 +65,18 @@ pub fn classify(line: &str) -> Condition {
                     .into(),
         };
     }
+    // Below min.insync.replicas a write with acks=all is refused (NOT_ENOUGH_REPLICAS) or,
+    // while the leader still counts a dead follower in its ISR, waits until it times out.
+    if lower.contains("not enough in-sync replicas")
+        || lower.contains("notenoughreplicas")
+        || lower.contains("not_enough_replicas")
+        || (lower.contains("timed out") && lower.contains("in-flight"))
+    {
+        return Condition {
+            key: "writes waiting".into(),
+            text: "writes are waiting: fewer in-sync replicas than min.insync.replicas, or a leader not answering; retrying until a broker returns".into(),
+        };
+    }
     Condition {
         key: without_numbers(line),
         text: line.to_owned(),
@@ -252,6 +264,18 @@ mod tests {
             "{}",
             c.text
         );
+    }
+
+    #[test]
+    fn writes_below_min_isr_are_explained() {
+        for line in [
+            "[thrd:127.0.0.1:19292/1]: 127.0.0.1:19292/1: Timed out 4 in-flight, 0 retry-queued, 1 out-queue, 0 partially-sent requests",
+            "ProduceRequest failed: Broker: Not enough in-sync replicas",
+        ] {
+            let c = classify(line);
+            assert_eq!(c.key, "writes waiting", "{line}");
+            assert!(c.text.contains("min.insync.replicas"), "{}", c.text);
+        }
     }
 
     #[test]

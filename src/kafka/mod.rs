@@ -9,6 +9,7 @@ use rdkafka::client::{Client, ClientContext};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, DeliveryResult, Producer, ProducerContext};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,15 @@ pub enum KafkaSetupError {
     NotVisible { topic: String },
     #[error("topic {topic}: does not exist (run `tracepipe replay` first)")]
     Missing { topic: String },
+    #[error("topic {topic}: stopped while waiting for it to be created")]
+    WaitStopped { topic: String },
+    #[error("topic {topic}: replication factor {replication_factor} is larger than the {brokers} broker(s) of the cluster at {bootstrap} (lower --replication-factor, or start more brokers: `make up KAFKA_NODES=3`)")]
+    ReplicationTooHigh {
+        topic: String,
+        replication_factor: i16,
+        brokers: usize,
+        bootstrap: String,
+    },
 }
 
 /// Fetches metadata of `topic` (or the whole cluster) and returns its partition count
@@ -201,6 +211,7 @@ pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupE
         })?;
     let client = admin.inner();
     let mut counts = [0i32; 2];
+    let min_isr = settings.min_insync_replicas().to_string();
     for (i, topic) in [&settings.job_topic, &settings.task_topic]
         .into_iter()
         .enumerate()
@@ -209,11 +220,28 @@ pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupE
             counts[i] = n;
             continue;
         }
+        // The broker would refuse too, but with INVALID_REPLICATION_FACTOR only.
+        let brokers = client
+            .fetch_metadata(None, CONNECT_TIMEOUT)
+            .map_err(|e| unreachable(settings, e))?
+            .brokers()
+            .len();
+        if usize::try_from(settings.replication_factor).unwrap_or(0) > brokers {
+            return Err(KafkaSetupError::ReplicationTooHigh {
+                topic: topic.clone(),
+                replication_factor: settings.replication_factor,
+                brokers,
+                bootstrap: settings.bootstrap.clone(),
+            });
+        }
+        // min.insync.replicas on the topic itself: with `acks=all` a write is acknowledged
+        // only once that many replicas have it, whatever the broker's default is.
         let new = NewTopic::new(
             topic,
             settings.partitions,
             TopicReplication::Fixed(i32::from(settings.replication_factor)),
-        );
+        )
+        .set("min.insync.replicas", &min_isr);
         let opts = AdminOptions::new().operation_timeout(Some(CONNECT_TIMEOUT));
         let results =
             futures::executor::block_on(admin.create_topics([&new], &opts)).map_err(|source| {
@@ -251,6 +279,65 @@ pub fn existing_topics<C: ClientContext>(
     }
     Ok((counts[0], counts[1]))
 }
+
+/// Like [`existing_topics`], but waits for missing topics (a live reader started before the
+/// replay that creates them): says so once per topic, then polls the metadata. Gives up with
+/// [`KafkaSetupError::WaitStopped`] when `stop` is set.
+pub fn await_topics<C: ClientContext>(
+    client: &Client<C>,
+    settings: &KafkaSettings,
+    stop: Option<&AtomicBool>,
+) -> Result<(i32, i32), KafkaSetupError> {
+    check_connection(settings)?;
+    let mut counts = [0i32; 2];
+    let mut said = [false; 2];
+    for (i, topic) in [&settings.job_topic, &settings.task_topic]
+        .into_iter()
+        .enumerate()
+    {
+        loop {
+            // A new topic's partitions, and their leaders, show up a moment after the topic.
+            if let Some(n) = led_partition_count(client, settings, topic)? {
+                counts[i] = n;
+                if said[i] {
+                    ::log::warn!(target: "tracepipe::kafka", "topic {topic}: created, starting");
+                }
+                break;
+            }
+            if !said[i] {
+                said[i] = true;
+                ::log::warn!(target: "tracepipe::kafka", "topic {topic}: does not exist yet, waiting for it (`tracepipe replay` creates it)");
+            }
+            if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(KafkaSetupError::WaitStopped {
+                    topic: topic.clone(),
+                });
+            }
+            std::thread::sleep(TOPIC_POLL);
+        }
+    }
+    Ok((counts[0], counts[1]))
+}
+
+/// The partition count of `topic` once it exists and every partition has a leader.
+fn led_partition_count<C: ClientContext>(
+    client: &Client<C>,
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<Option<i32>, KafkaSetupError> {
+    let md = client
+        .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
+        .map_err(|e| unreachable(settings, e))?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .filter(|t| !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0))
+        .map(|t| t.partitions().len() as i32))
+}
+
+/// How often a reader waiting for its topics asks the broker.
+const TOPIC_POLL: Duration = Duration::from_millis(250);
 
 /// A new topic's partitions appear in metadata a moment after creation.
 fn wait_for_topic<C: ClientContext>(

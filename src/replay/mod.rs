@@ -164,6 +164,8 @@ pub struct ReplaySummary {
     /// Rows outside `--from`/`--to`.
     pub filtered_out: u64,
     pub stopped_by_duration: bool,
+    /// `--resume`: how long finding the resume point took (reading every partition's tail).
+    pub resume_seconds: Option<f64>,
     pub wall_seconds: f64,
     pub events_per_second: f64,
 }
@@ -196,6 +198,9 @@ impl ReplaySummary {
                 reasons.join(", ")
             );
         }
+        if let Some(s) = self.resume_seconds {
+            out += &format!("\nresumed at seq {} (found in {s:.2} s)", self.first_seq);
+        }
         if self.stopped_by_duration {
             out += "\nstopped after the --duration limit";
         }
@@ -222,8 +227,16 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
     let started = Instant::now();
     let mut stream = opts.source.open()?;
     let producer = Producer::connect(opts)?;
+    let resume_started = Instant::now();
     let start_seq = if opts.resume {
-        producer::find_resume_seq(&opts.kafka, producer.partitions())?
+        let [jobs, tasks] = producer.partitions();
+        producer::find_resume_seq(
+            &opts.kafka,
+            &[
+                (opts.kafka.job_topic.as_str(), jobs),
+                (opts.kafka.task_topic.as_str(), tasks),
+            ],
+        )?
     } else {
         0
     };
@@ -240,6 +253,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
         job_topic: opts.kafka.job_topic.clone(),
         task_topic: opts.kafka.task_topic.clone(),
         first_seq: start_seq,
+        resume_seconds: opts.resume.then(|| resume_started.elapsed().as_secs_f64()),
         ..Default::default()
     };
 

@@ -329,54 +329,114 @@ impl ReplayMetrics {
 
 /// The seq after the last event already in the topics: the max over every partition of
 /// (last data seq + 1) and the marks' `next_seq`, read from the tail of each partition.
-pub fn find_resume_seq(settings: &KafkaSettings, partitions: [i32; 2]) -> Result<u64, ReplayError> {
-    let consumer: BaseConsumer<kafka::log::LogContext> = settings
-        .client_config("tracepipe-resume")
-        .set("enable.auto.commit", "false")
-        .set("group.id", "tracepipe-resume")
-        .create_with_context(kafka::log::LogContext)
-        .map_err(|e| ReplayError::Client(Box::new(e)))?;
-    let mut next = 0u64;
-    let topics = [&settings.job_topic, &settings.task_topic];
-    for (t, topic) in topics.iter().enumerate() {
-        for p in 0..partitions[t] {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p, kafka::CONNECT_TIMEOUT)
-                .map_err(|e| ReplayError::resume(topic, p, "reading its offsets", e))?;
+///
+/// Every partition of every topic is assigned at once and read in the same fetch rounds, so
+/// the cost is about one round trip whatever the number of partitions (reading them one by
+/// one waited for a fetch round each: BENCHMARKS.md). Errors while a leader moves (a broker
+/// failing over) are retried until [`RESUME_TIMEOUT`].
+pub fn find_resume_seq(
+    settings: &KafkaSettings,
+    topics: &[(&str, i32)],
+) -> Result<u64, ReplayError> {
+    let connect = || -> Result<BaseConsumer<kafka::log::LogContext>, ReplayError> {
+        settings
+            .client_config("tracepipe-resume")
+            .set("enable.auto.commit", "false")
+            .set("group.id", "tracepipe-resume")
+            // The tails are small: answer as soon as there is anything.
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.error.backoff.ms", "100")
+            .create_with_context(kafka::log::LogContext)
+            .map_err(|e| ReplayError::Client(Box::new(e)))
+    };
+    let mut consumer = connect()?;
+    let deadline = std::time::Instant::now() + RESUME_TIMEOUT;
+    // (topic, partition, next offset to read, end offset) of every non-empty partition.
+    let mut tails: Vec<(&str, i32, i64, i64)> = Vec::new();
+    let mut tpl = TopicPartitionList::new();
+    for &(topic, n) in topics {
+        for p in 0..n {
+            let (low, high) = loop {
+                match consumer.fetch_watermarks(topic, p, kafka::CONNECT_TIMEOUT) {
+                    Ok(w) => break w,
+                    Err(e) if std::time::Instant::now() >= deadline => {
+                        return Err(ReplayError::resume(topic, p, "reading its offsets", e))
+                    }
+                    Err(e) => {
+                        kafka::log::transient("resume", &e.to_string());
+                        std::thread::sleep(Duration::from_millis(200));
+                        // A client that asked a dead leader keeps timing out after the
+                        // failover (seen on a three-node cluster): a new one asks afresh.
+                        consumer = connect()?;
+                    }
+                }
+            };
             if high <= low {
                 continue;
             }
             // The tail holds a data record or a mark carrying next_seq within a few records.
             let start = (high - 64).max(low);
-            let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(topic, p, Offset::Offset(start))
-                .and_then(|()| consumer.assign(&tpl))
                 .map_err(|e| ReplayError::resume(topic, p, "assigning it", e))?;
-            let mut offset = start;
-            while offset < high {
-                let msg = match consumer.poll(kafka::CONNECT_TIMEOUT) {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        return Err(ReplayError::resume(topic, p, "reading its tail", e))
-                    }
-                    None => {
-                        return Err(ReplayError::ResumeTimeout {
-                            topic: topic.to_string(),
-                            partition: p,
-                            offset,
-                        })
-                    }
-                };
-                offset = msg.offset() + 1;
-                if wire::header(&msg, wire::HEADER_MARK).is_some() {
-                    if let Some(m) = msg.payload().and_then(wire::Mark::decode) {
-                        next = next.max(m.next_seq);
-                    }
-                } else if let Some(seq) = wire::header_u64(wire::header(&msg, wire::HEADER_SEQ)) {
-                    next = next.max(seq + 1);
+            tails.push((topic, p, start, high));
+        }
+    }
+    if tails.is_empty() {
+        return Ok(0);
+    }
+    consumer.assign(&tpl).map_err(|e| {
+        let (topic, p, _, _) = tails[0];
+        ReplayError::resume(topic, p, "assigning its partitions", e)
+    })?;
+    let mut next = 0u64;
+    let mut left = tails.iter().filter(|t| t.2 < t.3).count();
+    while left > 0 {
+        let msg = match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => m,
+            Some(Err(e)) => {
+                if std::time::Instant::now() >= deadline {
+                    let (topic, p, _, _) = tails.iter().find(|t| t.2 < t.3).expect("left > 0");
+                    return Err(ReplayError::resume(topic, *p, "reading its tail", e));
                 }
+                kafka::log::transient("resume", &e.to_string());
+                continue;
             }
+            None => {
+                if std::time::Instant::now() >= deadline {
+                    let (topic, p, offset, _) = tails.iter().find(|t| t.2 < t.3).expect("left > 0");
+                    return Err(ReplayError::ResumeTimeout {
+                        topic: topic.to_string(),
+                        partition: *p,
+                        offset: *offset,
+                    });
+                }
+                continue;
+            }
+        };
+        let Some(tail) = tails
+            .iter_mut()
+            .find(|t| t.0 == msg.topic() && t.1 == msg.partition())
+        else {
+            continue;
+        };
+        if msg.offset() < tail.2 || tail.2 >= tail.3 {
+            continue;
+        }
+        tail.2 = msg.offset() + 1;
+        if tail.2 >= tail.3 {
+            left -= 1;
+        }
+        if wire::header(&msg, wire::HEADER_MARK).is_some() {
+            if let Some(m) = msg.payload().and_then(wire::Mark::decode) {
+                next = next.max(m.next_seq);
+            }
+        } else if let Some(seq) = wire::header_u64(wire::header(&msg, wire::HEADER_SEQ)) {
+            next = next.max(seq + 1);
         }
     }
     Ok(next)
 }
+
+/// How long `--resume` keeps retrying while it reads the tails (a leader election takes
+/// seconds; a cluster that stays unavailable longer is an error).
+pub const RESUME_TIMEOUT: Duration = Duration::from_secs(60);

@@ -209,7 +209,24 @@ def test_kafka_is_kraft_4x_with_node_pool_and_persistent_storage():
         assert all(v["type"] == "persistent-claim" for v in volumes), p.where()
     assert {"broker", "controller"} <= roles
     brokers = sum(p.body["spec"]["replicas"] for p in pools if "broker" in p.body["spec"]["roles"])
-    assert brokers >= 2
+    controllers = sum(p.body["spec"]["replicas"] for p in pools if "controller" in p.body["spec"]["roles"])
+    # Three of each: the quorum and min.insync.replicas 2 both survive the loss of one node.
+    assert brokers >= 3 and controllers >= 3
+
+
+def test_kafka_replicates_every_topic_three_times_and_acknowledges_on_two():
+    config = one("Kafka", CLUSTER, KAFKA_NS).body["spec"]["kafka"]["config"]
+    for key in ["offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+                "share.coordinator.state.topic.replication.factor", "default.replication.factor"]:
+        assert config[key] == 3, key
+    for key in ["transaction.state.log.min.isr", "share.coordinator.state.topic.min.isr", "min.insync.replicas"]:
+        assert config[key] == 2, key
+    assert config["unclean.leader.election.enable"] is False
+
+
+def test_kafka_pods_have_a_disruption_budget_of_one():
+    template = one("Kafka", CLUSTER, KAFKA_NS).body["spec"]["kafka"]["template"]
+    assert template["podDisruptionBudget"] == {"maxUnavailable": 1}
 
 
 def test_every_kafka_listener_has_tls_and_authentication():
@@ -237,7 +254,8 @@ def test_topics_match_tracepipe_defaults():
         assert t["metadata"]["labels"]["strimzi.io/cluster"] == CLUSTER
         spec = t["spec"]
         assert spec["partitions"] == TRACEPIPE_DEFAULTS["partitions"], name
-        assert spec["replicas"] == 2, name
+        assert spec["replicas"] == 3, name
+        assert int(spec["config"]["min.insync.replicas"]) == 2, name
         assert int(spec["config"]["retention.ms"]) == 1209600000, name
         assert int(spec["config"]["segment.bytes"]) == 1073741824, name
         # Retention on append time: 2011 record timestamps would expire at once.

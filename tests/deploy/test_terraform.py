@@ -312,6 +312,10 @@ def test_prometheus_release_has_pushgateway_and_stays_internal(tf_locals):
         ["-var", "project_id=example-project", "-var", "tracepipe_image=registry.example/tracepipe"],
         ["-var", "project_id=Not_A_Project"],
         ["-var", "project_id=example-project", "-var", "trace_parts=0"],
+        # More replicas than Kafka nodes, or a min ISR above the replicas.
+        ["-var", "project_id=example-project", "-var", "kafka_nodes=2"],
+        ["-var", "project_id=example-project", "-var", "kafka_replication_factor=4"],
+        ["-var", "project_id=example-project", "-var", "kafka_min_insync_replicas=4"],
         # The control-plane endpoint is never left open to every address.
         ["-var", "project_id=example-project", "-var", "master_authorized_networks=[]"],
         ["-var", "project_id=example-project",

@@ -31,6 +31,10 @@ pub struct TraceArgs {
     /// Folder of task_events parts.
     #[arg(long, env = "TRACEPIPE_TASKS")]
     pub tasks: Option<PathBuf>,
+    /// Folder of machine_events parts: machines and their capacity (a third topic; consumers
+    /// given it read the machine topic too).
+    #[arg(long, env = "TRACEPIPE_MACHINES")]
+    pub machines: Option<PathBuf>,
     /// What to do with a bad trace row.
     #[arg(long, value_enum, default_value_t = OnError::Fail, env = "TRACEPIPE_ON_ERROR")]
     pub on_error: OnError,
@@ -69,6 +73,9 @@ pub struct Resolved {
     pub file: FileConfig,
     pub kafka: KafkaSettings,
     pub source: TraceSource,
+    /// The stream has machines: `--machines` given, or a machine topic named (flag,
+    /// environment or config file). Consumers then read the machine topic too.
+    pub machines: bool,
 }
 
 impl Common {
@@ -87,21 +94,31 @@ impl Common {
         let source = TraceSource {
             jobs: t.jobs.clone(),
             tasks: t.tasks.clone(),
+            machines: t.machines.clone(),
             on_error: t.on_error,
             from: t.from,
             to: t.to,
         };
+        let machines = source.machines.is_some()
+            || self.kafka.machine_topic.is_some()
+            || file
+                .kafka
+                .topics
+                .as_ref()
+                .is_some_and(|t| t.machine_events.is_some());
         Ok(Resolved {
             file,
             kafka,
             source,
+            machines,
         })
     }
 
     /// The subcommands that read the files need at least one table.
     pub fn require_trace(&self) -> Result<()> {
-        if self.trace.jobs.is_none() && self.trace.tasks.is_none() {
-            bail!("give --jobs DIR and/or --tasks DIR (trace folders of part-NNNNN-of-NNNNN.csv.gz files)");
+        if self.trace.jobs.is_none() && self.trace.tasks.is_none() && self.trace.machines.is_none()
+        {
+            bail!("give --jobs DIR, --tasks DIR and/or --machines DIR (trace folders of part-NNNNN-of-NNNNN.csv.gz files)");
         }
         Ok(())
     }
@@ -111,6 +128,7 @@ impl ReadArgs {
     /// Consumer options; `default_idle` applies when `--idle-timeout` is not given.
     pub fn options(&self, r: &Resolved, default_idle: Option<Duration>) -> ConsumeOptions {
         let mut o = ConsumeOptions::new(r.kafka.clone());
+        o.machines = r.machines;
         o.prefetch_kbytes_per_partition = self.prefetch_kbytes;
         o.idle_timeout = self.idle_timeout.or(default_idle);
         o

@@ -3,7 +3,7 @@
 //! Memory is one decoder buffer and one CSV record, whatever the size of the trace.
 
 use super::error::{RowError, SkipReason, TraceError};
-use super::parse::{parse_job, parse_task};
+use super::parse::{parse_job, parse_machine, parse_task};
 use super::record::{Position, Record, Table};
 use flate2::read::MultiGzDecoder;
 use std::collections::BTreeMap;
@@ -211,6 +211,7 @@ impl TableReader {
             let parsed = match self.table {
                 Table::Job => parse_job(&self.row).map(Record::Job),
                 Table::Task => parse_task(&self.row).map(Record::Task),
+                Table::Machine => parse_machine(&self.row).map(Record::Machine),
             };
             let checked = parsed.and_then(|rec| match self.prev_time {
                 Some(previous) if rec.time() < previous => Err(RowError::TimeOrder {

@@ -98,5 +98,6 @@ pub use aggregator::{
     Aggregator, Anomalies, CellState, MachineAllocation, WindowError, DEFAULT_WIDTH_US, ZERO_CLAMP,
 };
 pub use output::{
-    write_json_lines, CellWindow, ClosedWindow, EventCounts, JsonLinesWriter, MachineWindow,
+    write_json_lines, CellWindow, ClosedWindow, EventCounts, JsonLinesWriter, MachineEventCounts,
+    MachineWindow,
 };

@@ -429,3 +429,80 @@ impl WindowMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{MachineEvent, Record, TaskEvent};
+    use crate::window::Aggregator;
+
+    fn machine(time: u64, id: u64, t: MachineEventType, cpus: Option<f64>) -> Record {
+        Record::Machine(MachineEvent {
+            time,
+            machine_id: id,
+            event_type: t,
+            platform_id: None,
+            cpus,
+            memory: Some(0.5),
+        })
+    }
+
+    fn schedule(time: u64, machine: u64, cpu: f64) -> Record {
+        Record::Task(TaskEvent {
+            time,
+            missing_info: None,
+            job_id: 1,
+            task_index: machine,
+            machine_id: Some(machine),
+            event_type: EventType::Schedule,
+            user: None,
+            scheduling_class: None,
+            priority: 0,
+            cpu_request: Some(cpu),
+            memory_request: Some(0.125),
+            disk_space_request: None,
+            different_machines_restriction: None,
+        })
+    }
+
+    /// The capacity gauges show what the closed window says; a machine without machine
+    /// events gets none, and an unknown capacity is NaN.
+    #[test]
+    fn capacity_gauges_follow_the_window() {
+        let m = WindowMetrics::new();
+        let mut agg = Aggregator::new(60_000_000).unwrap();
+        let rows = [
+            machine(0, 1, MachineEventType::Add, Some(0.5)),
+            machine(0, 2, MachineEventType::Add, None),
+            schedule(0, 1, 0.75),
+            schedule(0, 3, 0.25),
+            machine(1, 2, MachineEventType::Remove, None),
+        ];
+        for (seq, r) in rows.iter().enumerate() {
+            agg.push_record(seq as u64, r, |w| m.window_closed(w)).unwrap();
+        }
+        agg.finish(|w| m.window_closed(w));
+        m.sync(&agg, None);
+        let text = crate::metrics::render(&m.registry.lock().unwrap());
+        for line in [
+            "tracepipe_machine_up{machine_id=\"1\"} 1",
+            "tracepipe_machine_up{machine_id=\"2\"} 0",
+            "tracepipe_machine_cpu_capacity_ratio{machine_id=\"1\"} 0.5",
+            "tracepipe_machine_cpu_capacity_ratio{machine_id=\"2\"} NaN",
+            "tracepipe_machine_cpu_allocation_ratio{machine_id=\"1\"} 1.5",
+            "tracepipe_machine_memory_allocation_ratio{machine_id=\"1\"} 0.25",
+            "tracepipe_cell_machines_up 1",
+            "tracepipe_cell_cpu_capacity_ratio 0.5",
+            "tracepipe_cell_cpu_allocation_ratio 2.0",
+            "tracepipe_cell_overcommitted_machines 1",
+            "tracepipe_cell_window_machine_events{event_type=\"REMOVE\"} 1",
+            "tracepipe_events_total{table=\"machine\",event_type=\"ADD\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+        assert!(
+            !text.contains("tracepipe_machine_up{machine_id=\"3\"}"),
+            "a machine without machine events has no state series"
+        );
+    }
+}

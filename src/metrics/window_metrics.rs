@@ -479,7 +479,8 @@ mod tests {
             machine(1, 2, MachineEventType::Remove, None),
         ];
         for (seq, r) in rows.iter().enumerate() {
-            agg.push_record(seq as u64, r, |w| m.window_closed(w)).unwrap();
+            agg.push_record(seq as u64, r, |w| m.window_closed(w))
+                .unwrap();
         }
         agg.finish(|w| m.window_closed(w));
         m.sync(&agg, None);

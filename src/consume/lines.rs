@@ -140,7 +140,7 @@ impl ConsumeSummary {
     }
 }
 
-/// Reads both topics in exact global order and writes every event as a JSON line, until
+/// Reads the topics in exact global order and writes every event as a JSON line, until
 /// the end-of-stream marks (unless following), `limit` events, or `stop`; flushes whenever
 /// it waits for more. Commits what was
 /// released when a group is set.

@@ -250,7 +250,8 @@ struct PartState {
     read_to: i64,
 }
 
-/// Iterator over the events of both topics in exact global order.
+/// Iterator over the events of the job and task topics (and the machine topic) in exact
+/// global order.
 pub struct OrderedConsumer<P: Payload = Vec<u8>> {
     /// One queue per entry of `parts`, same index; holds the consumer.
     queues: PartitionQueues,
@@ -269,7 +270,7 @@ pub struct OrderedConsumer<P: Payload = Vec<u8>> {
 }
 
 impl OrderedConsumer {
-    /// Connects, assigns every partition of both topics (from the group's committed
+    /// Connects, assigns every partition of the topics (from the group's committed
     /// offsets, or from the beginning) and reads nothing yet. Events carry the JSON value.
     pub fn new(opts: ConsumeOptions) -> Result<OrderedConsumer, ConsumeError> {
         Self::with_payload(opts)

@@ -310,6 +310,30 @@ mod tests {
         assert_eq!(r.skipped().get(SkipReason::TimeOrder), 1);
     }
 
+    /// A bad machine row stops the reader with file, line and field, like the other tables;
+    /// under skip it is counted.
+    #[test]
+    fn machine_rows_are_validated_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("part-00000-of-00001.csv.gz"),
+            gz(&["0,5,0,p,0.5,0.2493\n1,6,7,p,0.5,0.5\n2,7,1,,,\n"]),
+        )
+        .unwrap();
+        let mut r = TableReader::open(Table::Machine, dir.path(), OnError::Fail).unwrap();
+        assert!(matches!(r.next(), Some(Ok((Record::Machine(_), _)))));
+        let err = r.next().unwrap().unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "part-00000-of-00001.csv.gz:2: field `event type`: unknown machine event type (0..2): \"7\""
+            ),
+            "{err}"
+        );
+        let mut r = TableReader::open(Table::Machine, dir.path(), OnError::Skip).unwrap();
+        assert_eq!(r.by_ref().count(), 2);
+        assert_eq!(r.skipped().get(SkipReason::InvalidValue), 1);
+    }
+
     #[test]
     fn missing_folder_and_empty_folder() {
         let dir = tempfile::tempdir().unwrap();

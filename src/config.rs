@@ -39,6 +39,8 @@ pub struct TopicsFile {
     pub job_events: Option<String>,
     #[serde(rename = "task-events")]
     pub task_events: Option<String>,
+    #[serde(rename = "machine-events")]
+    pub machine_events: Option<String>,
 }
 
 /// The `kafka:` section.
@@ -172,6 +174,10 @@ pub struct KafkaFlags {
     /// Topic of task events [default: task-events].
     #[arg(long, env = "TRACEPIPE_TASK_TOPIC")]
     pub task_topic: Option<String>,
+    /// Topic of machine events [default: machine-events]; written when --machines is given,
+    /// read by consumers when it exists.
+    #[arg(long, env = "TRACEPIPE_MACHINE_TOPIC")]
+    pub machine_topic: Option<String>,
     /// Partitions of topics created by tracepipe [default: 12].
     #[arg(long, env = "TRACEPIPE_PARTITIONS")]
     pub partitions: Option<i32>,
@@ -216,6 +222,7 @@ pub struct KafkaSettings {
     pub bootstrap: String,
     pub job_topic: String,
     pub task_topic: String,
+    pub machine_topic: String,
     pub partitions: i32,
     pub replication_factor: i16,
     /// None: 2 with three or more replicas (one replica may fail without losing an
@@ -230,6 +237,7 @@ impl Default for KafkaSettings {
             bootstrap: "127.0.0.1:9092".into(),
             job_topic: crate::wire::DEFAULT_JOB_TOPIC.into(),
             task_topic: crate::wire::DEFAULT_TASK_TOPIC.into(),
+            machine_topic: crate::wire::DEFAULT_MACHINE_TOPIC.into(),
             partitions: crate::wire::DEFAULT_PARTITIONS,
             replication_factor: 1,
             min_insync_replicas: None,
@@ -251,6 +259,11 @@ impl KafkaSettings {
             bootstrap: pick(&flags.bootstrap, &file.bootstrap_servers, d.bootstrap),
             job_topic: pick(&flags.job_topic, &topics.job_events, d.job_topic),
             task_topic: pick(&flags.task_topic, &topics.task_events, d.task_topic),
+            machine_topic: pick(
+                &flags.machine_topic,
+                &topics.machine_events,
+                d.machine_topic,
+            ),
             partitions: pick(&flags.partitions, &file.partitions, d.partitions),
             replication_factor: pick(
                 &flags.replication_factor,
@@ -303,6 +316,7 @@ impl KafkaSettings {
         match table {
             crate::trace::Table::Job => &self.job_topic,
             crate::trace::Table::Task => &self.task_topic,
+            crate::trace::Table::Machine => &self.machine_topic,
         }
     }
 
@@ -342,6 +356,15 @@ impl KafkaSettings {
                 message: format!(
                     "job and task topics must differ (both {:?})",
                     self.job_topic
+                ),
+            });
+        }
+        if self.machine_topic == self.job_topic || self.machine_topic == self.task_topic {
+            return Err(ConfigError::Invalid {
+                field: "topics",
+                message: format!(
+                    "the machine topic must differ from the job and task topics ({:?})",
+                    self.machine_topic
                 ),
             });
         }

@@ -61,10 +61,10 @@ fn sample_round_trip_through_kafka() {
             assert_eq!(time, got.time());
             // Key = job ID; partition = Kafka's murmur2 of the key; one partition per job.
             let key = r.key.as_deref().expect("data records have a key");
-            assert_eq!(key, got.job_id().to_string().as_bytes());
+            assert_eq!(key, got.key_id().to_string().as_bytes());
             assert_eq!(r.partition, wire::partition_for_key(key, 12));
-            let p = *job_partition.entry(got.job_id()).or_insert(r.partition);
-            assert_eq!(p, r.partition, "job {} in two partitions", got.job_id());
+            let p = *job_partition.entry(got.key_id()).or_insert(r.partition);
+            assert_eq!(p, r.partition, "job {} in two partitions", got.key_id());
             // Within a partition (time, seq) increases.
             if let Some(prev) = last.insert(r.partition, (time, seq)) {
                 assert!(

@@ -239,6 +239,69 @@ fn sample_report_renders_in_chromium_without_network() {
     assert!(dom.contains("id=\"top-machines\""));
 }
 
+/// Windows written with machines: the page shows utilisation (allocated / capacity) instead
+/// of raw units, with machines up and over-committed machines, and renders in the browser.
+#[test]
+fn sample_with_machines_shows_utilisation() {
+    let dir = work_dir("machines");
+    let windows = dir.join("windows.jsonl");
+    run_ok(&[
+        "aggregate",
+        "--from-files",
+        "--jobs",
+        sample_jobs().to_str().unwrap(),
+        "--tasks",
+        sample_tasks().to_str().unwrap(),
+        "--machines",
+        common::repo()
+            .join("sample/machine_events")
+            .to_str()
+            .unwrap(),
+        "--no-metrics",
+        "--out",
+        windows.to_str().unwrap(),
+    ]);
+    let html = dir.join("report.html");
+    run_ok(&[
+        "report",
+        "--windows",
+        windows.to_str().unwrap(),
+        "--out",
+        html.to_str().unwrap(),
+    ]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    for text in [
+        "<h2>Cell allocated CPU and memory / capacity</h2>",
+        "<h2>Allocated CPU / capacity per machine</h2>",
+        "<th>peak allocated CPU / capacity</th>",
+        "<th>machines up</th>",
+        "<th>over-committed machines</th>",
+        "mean CPU / capacity",
+    ] {
+        assert!(page.contains(text), "{text} missing");
+    }
+    // The sample's cell is over-committed by requests: the peak fraction is above 1.
+    let at = page
+        .find("<th>peak allocated CPU / capacity</th><td>")
+        .unwrap();
+    let value: f64 = page[at..]
+        .split("<td>")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("a number");
+    assert!(value > 1.0 && value < 3.0, "peak fraction {value}");
+    let shot = dir.join("report.png");
+    run_chromium(
+        &dir,
+        "screenshot",
+        &file_url(&html),
+        &[&format!("--screenshot={}", shot.display())],
+    );
+    let (mean, var, _, _) = png_stats(&shot);
+    assert!(var > 500.0, "screenshot looks blank: {mean:.1} / {var:.1}");
+}
+
 /// The network check can fail: a page with an image on another host shows up in the net log
 /// (the host resolves to nothing, so no packet leaves).
 #[test]

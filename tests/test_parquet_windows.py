@@ -1,7 +1,8 @@
 """`aggregate --out FILE.parquet` holds every figure of the JSON Lines output, read back with
 third-party readers (pyarrow and DuckDB, from PyPI).
 
-Runs `target/release/tracepipe aggregate --from-files` on the bundled sample twice, to JSON
+Runs `target/release/tracepipe aggregate --from-files` on the bundled sample (with its machine
+table, so the capacity fields are filled) twice, to JSON
 Lines and to Parquet, and compares row by row, field by field: the Parquet file must hold the
 same rows in the same order, integers and floats equal, nulls as nulls, and the columns a kind
 does not have null. Needs `target/release/tracepipe` (`make test` builds it first).
@@ -38,6 +39,8 @@ def outputs(tmp_path_factory):
                 str(ROOT / "sample" / "job_events"),
                 "--tasks",
                 str(ROOT / "sample" / "task_events"),
+                "--machines",
+                str(ROOT / "sample" / "machine_events"),
                 "--no-metrics",
                 "--out",
                 str(path),
@@ -58,6 +61,8 @@ def test_schema_types_and_compression(outputs):
         assert s.field(name).type == pa.uint64(), name
     assert s.field("window_start_time").type == pa.timestamp("us", tz="UTC")
     assert s.field("allocated_cpu").type == pa.float64()
+    assert s.field("up").type == pa.bool_()
+    assert [c.name for c in s.field("machine_events_by_type").type] == ["ADD", "REMOVE", "UPDATE"]
     assert pa.types.is_struct(s.field("task_events_by_type").type)
     assert [c.name for c in s.field("job_events_by_type").type] == [
         "SUBMIT", "SCHEDULE", "EVICT", "FAIL", "FINISH", "KILL", "LOST", "UPDATE_PENDING", "UPDATE_RUNNING",
@@ -88,6 +93,8 @@ def test_every_figure_equals_the_json_lines(outputs):
         assert row["window_end_time"] == EPOCH + datetime.timedelta(microseconds=line["window_end"])
     nulls = sum(1 for line in lines if line.get("kind") == "machine" and line["cpu_request_avg"] is None)
     assert nulls > 0, "the sample has machine lines without a CPU request: nulls are exercised"
+    ups = {line["up"] for line in lines if line["kind"] == "machine"}
+    assert True in ups, "machines with capacity are exercised"
 
 
 def test_duckdb_reads_the_same_totals(outputs):

@@ -1,8 +1,10 @@
 """The Rust window lines (`tracepipe aggregate`) equal an independent Python recomputation.
 
-Runs `target/release/tracepipe aggregate --from-files --jobs J --tasks T --out OUT` on the
-bundled sample (parts 00000-00001 of both tables) and compares every field of every line with
-`tests/window_reference.py`: integers and nulls exactly, floats within 1e-9 relative.
+Runs `target/release/tracepipe aggregate --from-files --jobs J --tasks T [--machines M] --out
+OUT` on the bundled sample (parts 00000-00001 of both tables, and the machines of that time
+span) and compares every field of every line with `tests/window_reference.py`: integers, booleans
+and nulls exactly, floats within 1e-9 relative. Once without machines (their fields must be null
+and 0) and once with them.
 
 Trace: `sample/` of the repository. Needs `target/release/tracepipe`, which `make test` builds
 (through `cargo test --release`) before it runs pytest; without it the test fails with what to run.
@@ -80,10 +82,12 @@ def test_reference_compares_values_not_text():
     assert differences([{"kind": "cell", "a": 1}], [{"kind": "cell", "a": 2}])
 
 
-def test_rust_windows_equal_python_reference(tmp_path):
+@pytest.mark.parametrize("with_machines", [False, True], ids=["two-tables", "machines"])
+def test_rust_windows_equal_python_reference(tmp_path, with_machines):
     if not BINARY.is_file():
         pytest.fail(f"{BINARY} not built: run `cargo build --release` (or `make test`)")
     jobs, tasks = trace_dirs()
+    machines = ROOT / "sample" / "machine_events" if with_machines else None
     out = tmp_path / "windows.jsonl"
     cmd = [
         str(BINARY),
@@ -96,6 +100,8 @@ def test_rust_windows_equal_python_reference(tmp_path):
         "--out",
         str(out),
     ]
+    if machines is not None:
+        cmd += ["--machines", str(machines)]
     run = subprocess.run(
         cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
     )
@@ -103,7 +109,9 @@ def test_rust_windows_equal_python_reference(tmp_path):
 
     with open(out) as f:
         actual = [json.loads(line) for line in f if line.strip()]
-    expected = window_reference.compute(str(jobs), str(tasks))
+    expected = window_reference.compute(
+        str(jobs), str(tasks), machines_dir=str(machines) if machines else None
+    )
     assert len(expected) > 1000, "the sample should give many lines"
     diff = differences(expected, actual)
     assert not diff, "Rust and Python windows differ:\n" + "\n".join(diff)
@@ -111,3 +119,16 @@ def test_rust_windows_equal_python_reference(tmp_path):
     kinds = {line["kind"] for line in expected}
     assert kinds == {"cell", "machine"}
     assert all(line["allocated_cpu"] >= 0.0 for line in expected)
+    cells = [line for line in expected if line["kind"] == "cell"]
+    if machines is None:
+        assert all(c["cpu_capacity"] is None and c["machines_up"] == 0 for c in cells)
+    else:
+        # The sample's cell: about 12,500 machines up from t=0, a few REMOVE and ADD later,
+        # and the fields the window rules define are really exercised.
+        assert all(c["machines_up"] > 12_000 for c in cells)
+        assert sum(c["machine_events_by_type"]["REMOVE"] for c in cells) == 21
+        assert any(c["overcommitted_machines"] > 0 for c in cells)
+        assert any(
+            line["kind"] == "machine" and line["task_events"] == 0 and line["machine_events"] > 0
+            for line in expected
+        ), "a machine with only a machine event has a line"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Independent reference recomputation of the per-machine window lines (stdlib only).
 
-Reads the raw trace parts of both tables, sorts all rows by (time, table: job before task,
-part, line), then runs a plain loop with dicts. Prints the same JSON lines as the Rust
+Reads the raw trace parts of the tables, sorts all rows by (time, table: machine before job
+before task, part, line), then runs a plain loop with dicts. Prints the same JSON lines as the Rust
 `tracepipe::window` module (`tracepipe aggregate`): for each window with at least one event,
 the cell line, then the machine lines by machine ID. Rules (same as src/window/mod.rs):
 
@@ -16,9 +16,18 @@ the cell line, then the machine lines by machine ID. Rules (same as src/window/m
 - a machine has a line when an event of the window carries its ID or belongs to a task
   running on it; terminal counts go to the row's machine, else to the remembered one;
 - when a machine (or the cell) has no running task left, its allocation is exactly 0.0;
-  values in (-1e-9, 0) become 0.0.
+  values in (-1e-9, 0) become 0.0;
+- machines (machine_events): ADD -> up with the row's capacity (empty = unknown), UPDATE ->
+  each non-empty capacity replaces the old one, REMOVE -> down (capacity kept, tasks kept);
+  a machine event gives its machine a line; machine lines show up/capacity/fraction
+  (allocated / capacity when the capacity is known and > 0) and their machine events; the
+  cell shows machine events by type, machines up, the sums of known capacities of machines
+  up (recounted at each window end here, not kept incrementally), cell allocated / cell
+  capacity (null when 0) and the machines up whose allocation exceeds a known capacity by
+  more than 1e-9 (recounted too); before any machine event all of these are null / 0.
 
-Usage: window_reference.py --jobs DIR --tasks DIR [--width-us N] [--parts N] [--out FILE]
+Usage: window_reference.py --jobs DIR --tasks DIR [--machines DIR] [--width-us N] [--parts N]
+       [--out FILE]
 """
 
 import argparse
@@ -41,6 +50,9 @@ TYPES = [
     "UPDATE_RUNNING",
 ]
 TERMINAL = {2: "evictions", 3: "failures", 4: "finishes", 5: "kills", 6: "losts"}
+MACHINE_TYPES = ["ADD", "REMOVE", "UPDATE"]
+MACHINE = -1  # table rank: machine rows sort before jobs (0) and tasks (1) at equal times
+OVER_TOLERANCE = 1e-9
 PART = re.compile(r"^part-(\d+)-of-(\d+)\.csv\.gz$")
 
 
@@ -62,10 +74,10 @@ def opt_float(s):
     return float(s) if s != "" else None
 
 
-def read_rows(jobs_dir, tasks_dir, limit=None):
-    """All rows of both tables as (time, table, part, line, fields), in global order."""
+def read_rows(jobs_dir, tasks_dir, limit=None, machines_dir=None):
+    """All rows of the tables as (time, table, part, line, fields), in global order."""
     rows = []
-    for table, folder in ((0, jobs_dir), (1, tasks_dir)):
+    for table, folder in ((MACHINE, machines_dir), (0, jobs_dir), (1, tasks_dir)):
         if folder is None:
             continue
         for part, path in parts_of(folder, limit):
@@ -91,6 +103,8 @@ class Reference:
         self.stats = {}  # machine -> per-window dict
         self.job_counts = [0] * 9
         self.task_counts = [0] * 9
+        self.machine_counts = [0] * 3
+        self.machines = {}  # machine -> [up (True/False), cpu capacity, memory capacity]
         self.lines = []
 
     # -- allocation ---------------------------------------------------------------------
@@ -147,6 +161,7 @@ class Reference:
                 "finishes": 0,
                 "kills": 0,
                 "losts": 0,
+                "machine_events": 0,
             }
             self.stats[m] = s
         return s
@@ -157,6 +172,22 @@ class Reference:
         start = self.window * self.width
         end = start + self.width
         c = self.cell
+        # Machines: recounted here from the per-machine state.
+        up = [(m, s) for m, s in self.machines.items() if s[0] is True]
+        cpu_cap = sum(s[1] for _, s in up if s[1] is not None)
+        mem_cap = sum(s[2] for _, s in up if s[2] is not None)
+        over = 0
+        for m, s in up:
+            a = self.alloc.get(m, [0.0, 0.0, 0])
+            if (s[1] is not None and a[0] > s[1] + OVER_TOLERANCE) or (
+                s[2] is not None and a[1] > s[2] + OVER_TOLERANCE
+            ):
+                over += 1
+        known = bool(self.machines)
+
+        def frac(allocated, capacity):
+            return allocated / capacity if capacity is not None and capacity > 0 else None
+
         self.lines.append(
             {
                 "kind": "cell",
@@ -168,11 +199,19 @@ class Reference:
                 "pending_tasks": c["pending"],
                 "allocated_cpu": c["cpu"],
                 "allocated_memory": c["mem"],
+                "machine_events_by_type": dict(zip(MACHINE_TYPES, self.machine_counts)),
+                "machines_up": len(up),
+                "cpu_capacity": float(cpu_cap) if known else None,
+                "memory_capacity": float(mem_cap) if known else None,
+                "allocated_cpu_fraction": frac(c["cpu"], cpu_cap) if known else None,
+                "allocated_memory_fraction": frac(c["mem"], mem_cap) if known else None,
+                "overcommitted_machines": over,
             }
         )
         for m in sorted(self.stats):
             s = self.stats[m]
             a = self.alloc[m]
+            st = self.machines.get(m, [None, None, None])
             self.lines.append(
                 {
                     "kind": "machine",
@@ -197,12 +236,19 @@ class Reference:
                     "finishes": s["finishes"],
                     "kills": s["kills"],
                     "losts": s["losts"],
+                    "up": st[0],
+                    "cpu_capacity": st[1],
+                    "memory_capacity": st[2],
+                    "allocated_cpu_fraction": frac(a[0], st[1]),
+                    "allocated_memory_fraction": frac(a[1], st[2]),
+                    "machine_events": s["machine_events"],
                 }
             )
         self.window = None
         self.stats = {}
         self.job_counts = [0] * 9
         self.task_counts = [0] * 9
+        self.machine_counts = [0] * 3
 
     # -- one row ------------------------------------------------------------------------
     def row(self, time, table, f):
@@ -213,6 +259,9 @@ class Reference:
                 self.window = time // self.width
         else:
             self.close()
+        if table == MACHINE:
+            self.machine_row(int(f[1]), int(f[2]), opt_float(f[4]), opt_float(f[5]), in_window)
+            return
         etype = int(f[3]) if table == 0 else int(f[5])
         if table == 0:
             if in_window:
@@ -307,6 +356,21 @@ class Reference:
             s = self.stats[m]
             s["peak"] = max(s["peak"], self.alloc[m][0])
 
+    def machine_row(self, m, etype, cpus, memory, in_window):
+        if in_window:
+            self.machine_counts[etype] += 1
+            self.stat(m)["machine_events"] += 1
+        st = self.machines.setdefault(m, [None, None, None])
+        if etype == 0:  # ADD: up with the row's capacity (empty = unknown)
+            st[0], st[1], st[2] = True, cpus, memory
+        elif etype == 2:  # UPDATE: non-empty fields replace
+            if cpus is not None:
+                st[1] = cpus
+            if memory is not None:
+                st[2] = memory
+        else:  # REMOVE: down, capacity and tasks kept
+            st[0] = False
+
     def run(self, rows):
         for time, table, _part, _line, fields in rows:
             self.row(time, table, fields)
@@ -314,14 +378,15 @@ class Reference:
         return self.lines
 
 
-def compute(jobs_dir, tasks_dir, width=60_000_000, limit=None):
-    return Reference(width).run(read_rows(jobs_dir, tasks_dir, limit))
+def compute(jobs_dir, tasks_dir, width=60_000_000, limit=None, machines_dir=None):
+    return Reference(width).run(read_rows(jobs_dir, tasks_dir, limit, machines_dir))
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", help="job_events folder")
     p.add_argument("--tasks", help="task_events folder")
+    p.add_argument("--machines", help="machine_events folder")
     p.add_argument("--width-us", type=int, default=60_000_000)
     p.add_argument(
         "--parts", type=int, default=None, help="only the first N parts per table"
@@ -330,7 +395,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.width_us <= 0:
         p.error("--width-us must be positive")
-    lines = compute(a.jobs, a.tasks, a.width_us, a.parts)
+    lines = compute(a.jobs, a.tasks, a.width_us, a.parts, a.machines)
     text = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
     if a.out:
         with open(a.out, "w") as out:

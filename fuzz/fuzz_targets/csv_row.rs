@@ -1,9 +1,9 @@
-//! Any bytes read as CSV rows: parsing a row as a job or task event returns a record or an
-//! error naming a field; it never panics.
+//! Any bytes read as CSV rows: parsing a row as a job, task or machine event returns a record
+//! or an error naming a field; it never panics.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracepipe::trace::parse::{parse_job, parse_task};
+use tracepipe::trace::parse::{parse_job, parse_machine, parse_task};
 
 fuzz_target!(|data: &[u8]| {
     let mut rdr = csv::ReaderBuilder::new()
@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
         for msg in [
             parse_job(&row).err().map(|e| e.to_string()),
             parse_task(&row).err().map(|e| e.to_string()),
+            parse_machine(&row).err().map(|e| e.to_string()),
         ]
         .into_iter()
         .flatten()

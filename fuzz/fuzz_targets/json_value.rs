@@ -9,7 +9,7 @@ use tracepipe::wire::{decode_record, decode_record_without_strings, Mark};
 
 fuzz_target!(|data: &[u8]| {
     let _ = Mark::decode(data);
-    for table in [Table::Job, Table::Task] {
+    for table in Table::ALL {
         let lean = decode_record_without_strings(table, data);
         if let Ok(full) = decode_record(table, data) {
             assert_eq!(lean.ok(), Some(full.without_strings()));

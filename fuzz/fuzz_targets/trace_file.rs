@@ -20,12 +20,12 @@ fuzz_target!(|data: &[u8]| {
         rest.to_vec()
     };
     std::fs::write(dir.path().join("part-00000-of-00001.csv.gz"), bytes).unwrap();
-    let table = if mode & 2 == 0 {
-        Table::Job
-    } else {
-        Table::Task
+    let table = match (mode >> 1) % 3 {
+        0 => Table::Job,
+        1 => Table::Task,
+        _ => Table::Machine,
     };
-    let on_error = if mode & 4 == 0 {
+    let on_error = if mode & 8 == 0 {
         OnError::Fail
     } else {
         OnError::Skip

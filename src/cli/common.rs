@@ -32,6 +32,10 @@ pub struct TraceArgs {
     /// Folder or URL of task_events parts.
     #[arg(long, env = "TRACEPIPE_TASKS")]
     pub tasks: Option<Location>,
+    /// Folder (or bucket URL) of machine_events parts: machines and their capacity (a third
+    /// topic; consumers given it read the machine topic too).
+    #[arg(long, env = "TRACEPIPE_MACHINES")]
+    pub machines: Option<Location>,
     /// Which parts of each table: all, N (the first N) or A..B (part numbers A to B).
     #[arg(long, default_value = "all", env = "TRACEPIPE_PARTS")]
     pub parts: PartSelection,
@@ -73,6 +77,9 @@ pub struct Resolved {
     pub file: FileConfig,
     pub kafka: KafkaSettings,
     pub source: TraceSource,
+    /// The stream has machines: `--machines` given, or a machine topic named (flag,
+    /// environment or config file). Consumers then read the machine topic too.
+    pub machines: bool,
 }
 
 impl Common {
@@ -92,21 +99,31 @@ impl Common {
             jobs: t.jobs.clone(),
             tasks: t.tasks.clone(),
             parts: t.parts,
+            machines: t.machines.clone(),
             on_error: t.on_error,
             from: t.from,
             to: t.to,
         };
+        let machines = source.machines.is_some()
+            || self.kafka.machine_topic.is_some()
+            || file
+                .kafka
+                .topics
+                .as_ref()
+                .is_some_and(|t| t.machine_events.is_some());
         Ok(Resolved {
             file,
             kafka,
             source,
+            machines,
         })
     }
 
     /// The subcommands that read the files need at least one table.
     pub fn require_trace(&self) -> Result<()> {
-        if self.trace.jobs.is_none() && self.trace.tasks.is_none() {
-            bail!("give --jobs and/or --tasks: trace folders of part-NNNNN-of-NNNNN.csv.gz files, or their URLs (see `tracepipe download`)");
+        if self.trace.jobs.is_none() && self.trace.tasks.is_none() && self.trace.machines.is_none()
+        {
+            bail!("give --jobs, --tasks and/or --machines: trace folders of part-NNNNN-of-NNNNN.csv.gz files, or their URLs (see `tracepipe download`)");
         }
         Ok(())
     }
@@ -116,6 +133,7 @@ impl ReadArgs {
     /// Consumer options; `default_idle` applies when `--idle-timeout` is not given.
     pub fn options(&self, r: &Resolved, default_idle: Option<Duration>) -> ConsumeOptions {
         let mut o = ConsumeOptions::new(r.kafka.clone());
+        o.machines = r.machines;
         o.prefetch_kbytes_per_partition = self.prefetch_kbytes;
         o.idle_timeout = self.idle_timeout.or(default_idle);
         o

@@ -13,7 +13,11 @@ pub struct DownloadArgs {
     #[arg(long)]
     out: PathBuf,
     /// Tables (folders of the bucket), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "job_events,task_events")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "job_events,task_events,machine_events"
+    )]
     tables: Vec<String>,
     /// Which parts of each table: all, N (the first N) or A..B (part numbers A to B).
     #[arg(long, default_value = "all")]

@@ -29,9 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Replay both tables into Kafka in global time order.
+    /// Replay the tables (jobs, tasks, machines) into Kafka in global time order.
     Replay(replay::ReplayArgs),
-    /// Read both topics and print the events in exact global order as JSON Lines.
+    /// Read the topics and print the events in exact global order as JSON Lines.
     Consume(consume::ConsumeArgs),
     /// Check that the ordered stream in Kafka equals the merge of the trace files.
     Verify(verify::VerifyArgs),

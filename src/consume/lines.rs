@@ -13,14 +13,29 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `{"topic":…,"partition":…,"offset":…,"seq":…,"time":…,"event":<the value>}` lines.
 pub struct EventLines<W: Write> {
     out: W,
-    /// `{"topic":"<name>"` per table, encoded once.
-    topic_json: [Vec<u8>; 2],
+    /// `{"topic":"<name>"` per table (job, task, machine), encoded once.
+    topic_json: [Vec<u8>; 3],
     line: Vec<u8>,
 }
 
 impl<W: Write> EventLines<W> {
     pub fn new(out: W, job_topic: &str, task_topic: &str) -> Self {
-        let topic_json = [job_topic, task_topic].map(|t| {
+        Self::with_machine_topic(
+            out,
+            job_topic,
+            task_topic,
+            crate::wire::DEFAULT_MACHINE_TOPIC,
+        )
+    }
+
+    /// Like [`EventLines::new`], naming the machine topic too.
+    pub fn with_machine_topic(
+        out: W,
+        job_topic: &str,
+        task_topic: &str,
+        machine_topic: &str,
+    ) -> Self {
+        let topic_json = [job_topic, task_topic, machine_topic].map(|t| {
             let mut v = b"{\"topic\":".to_vec();
             serde_json::to_writer(&mut v, t).expect("writing to a Vec");
             v
@@ -35,7 +50,7 @@ impl<W: Write> EventLines<W> {
     pub fn write(&mut self, ev: &OrderedEvent) -> std::io::Result<()> {
         let line = &mut self.line;
         line.clear();
-        line.extend_from_slice(&self.topic_json[ev.table as usize]);
+        line.extend_from_slice(&self.topic_json[ev.table.index()]);
         let mut num = itoa::Buffer::new();
         line.extend_from_slice(b",\"partition\":");
         line.extend_from_slice(num.format(ev.partition).as_bytes());
@@ -125,7 +140,7 @@ impl ConsumeSummary {
     }
 }
 
-/// Reads both topics in exact global order and writes every event as a JSON line, until
+/// Reads the topics in exact global order and writes every event as a JSON line, until
 /// the end-of-stream marks (unless following), `limit` events, or `stop`; flushes whenever
 /// it waits for more. Commits what was
 /// released when a group is set.
@@ -136,7 +151,9 @@ pub fn write_ordered<W: Write>(
     stop: Arc<AtomicBool>,
 ) -> Result<ConsumeSummary, ConsumeError> {
     opts.stop = Some(Arc::clone(&stop));
-    let mut lines = EventLines::new(out, &opts.kafka.job_topic, &opts.kafka.task_topic);
+    let k = &opts.kafka;
+    let mut lines =
+        EventLines::with_machine_topic(out, &k.job_topic, &k.task_topic, &k.machine_topic);
     let mut consumer = OrderedConsumer::new(opts)?;
     let mut lag = ReleaseLag::default();
     let mut n = 0u64;

@@ -1,5 +1,7 @@
 //! Stage 5: ordered consumption. Kafka orders records only within a partition; this reads
-//! every partition of both topics and releases events in exact global (time, seq) order.
+//! every partition of the job and task topics (and of the machine topic when the stream has
+//! machines, [`ConsumeOptions::machines`]) and releases events in exact global (time, seq)
+//! order.
 //!
 //! An event is released when it is the next seq after the last released one (seqs are
 //! dense), or when every other partition has passed it: it holds a record with a higher
@@ -111,6 +113,10 @@ pub const DEFAULT_PREFETCH_KBYTES: u32 = 2048;
 #[derive(Debug, Clone)]
 pub struct ConsumeOptions {
     pub kafka: KafkaSettings,
+    /// Read the machine topic too (it must exist). Off by default: a machine topic is part
+    /// of a stream only when its replay read machines, and a stale topic of the default name
+    /// must not mix into another stream's seqs.
+    pub machines: bool,
     /// Consumer group: start from its committed offsets and commit what was released.
     pub group: Option<String>,
     /// Keep waiting for later replays after the end-of-stream marks.
@@ -129,6 +135,7 @@ impl ConsumeOptions {
     pub fn new(kafka: KafkaSettings) -> Self {
         ConsumeOptions {
             kafka,
+            machines: false,
             group: None,
             follow: false,
             prefetch_kbytes_per_partition: DEFAULT_PREFETCH_KBYTES,
@@ -243,13 +250,15 @@ struct PartState {
     read_to: i64,
 }
 
-/// Iterator over the events of both topics in exact global order.
+/// Iterator over the events of the job and task topics (and the machine topic) in exact
+/// global order.
 pub struct OrderedConsumer<P: Payload = Vec<u8>> {
     /// One queue per entry of `parts`, same index; holds the consumer.
     queues: PartitionQueues,
     /// Round-robin position among the partitions to wait on.
     rotation: usize,
-    topics: [String; 2],
+    /// Indexed by [`Table::index`]: job, task, machine.
+    topics: [String; 3],
     parts: Vec<PartState>,
     reorder: Reorderer<Buffered<P>>,
     opts: ConsumeOptions,
@@ -261,7 +270,7 @@ pub struct OrderedConsumer<P: Payload = Vec<u8>> {
 }
 
 impl OrderedConsumer {
-    /// Connects, assigns every partition of both topics (from the group's committed
+    /// Connects, assigns every partition of the topics (from the group's committed
     /// offsets, or from the beginning) and reads nothing yet. Events carry the JSON value.
     pub fn new(opts: ConsumeOptions) -> Result<OrderedConsumer, ConsumeError> {
         Self::with_payload(opts)
@@ -300,10 +309,20 @@ impl<P: Payload> OrderedConsumer<P> {
         } else {
             kafka::existing_topics(consumer.client(), &opts.kafka)?
         };
-        let topics = [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()];
+        let machines = if opts.machines {
+            kafka::existing_topic(consumer.client(), &opts.kafka, &opts.kafka.machine_topic)?
+        } else {
+            0
+        };
+        let topics = [
+            opts.kafka.job_topic.clone(),
+            opts.kafka.task_topic.clone(),
+            opts.kafka.machine_topic.clone(),
+        ];
         let mut tpl = TopicPartitionList::new();
         let mut parts = Vec::new();
         for (table, topic, n) in [
+            (Table::Machine, &topics[2], machines),
             (Table::Job, &topics[0], jobs),
             (Table::Task, &topics[1], tasks),
         ] {
@@ -345,7 +364,7 @@ impl<P: Payload> OrderedConsumer<P> {
             &tpl,
             parts
                 .iter()
-                .map(|p| (topics[p.table as usize].clone(), p.partition)),
+                .map(|p| (topics[p.table.index()].clone(), p.partition)),
         )?;
         let now = Instant::now();
         Ok(OrderedConsumer {
@@ -382,7 +401,7 @@ impl<P: Payload> OrderedConsumer<P> {
     }
 
     fn topic_of(&self, i: usize) -> &str {
-        &self.topics[self.parts[i].table as usize]
+        &self.topics[self.parts[i].table.index()]
     }
 
     fn try_release(&mut self) -> Option<OrderedEvent<P>> {
@@ -588,7 +607,7 @@ impl<P: Payload> OrderedConsumer<P> {
             ..
         } = self;
         let part = &mut parts[i];
-        let topic = &topics[part.table as usize];
+        let topic = &topics[part.table.index()];
         let n = queues.read(i, timeout, |msg| {
             if let Some((code, text)) = msg.error() {
                 // librdkafka reconnects by itself after transport errors; only the idle

@@ -224,7 +224,8 @@ pub fn generate_with_progress(
     mut progress: impl FnMut(&GenerateSummary),
 ) -> Result<GenerateSummary, GenerateError> {
     opts.validate()?;
-    let dirs = Table::ALL.map(|t| opts.out_dir.join(output::table_dir_name(t)));
+    // The generator writes jobs and tasks; it has no machine model (no machine_events).
+    let dirs = [Table::Job, Table::Task].map(|t| opts.out_dir.join(output::table_dir_name(t)));
     for d in &dirs {
         output::prepare_dir(d, opts.parts)?;
     }

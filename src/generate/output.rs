@@ -26,6 +26,7 @@ pub fn table_dir_name(table: Table) -> &'static str {
     match table {
         Table::Job => "job_events",
         Table::Task => "task_events",
+        Table::Machine => "machine_events",
     }
 }
 

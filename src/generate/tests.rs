@@ -193,6 +193,7 @@ impl Checker {
             match rec {
                 Record::Job(j) => c.job(j.time, j.job_id, j.event_type),
                 Record::Task(t) => c.task(t),
+                Record::Machine(_) => panic!("the generator writes no machines"),
             }
         }
         for (job, t) in &c.job_schedule_time {
@@ -240,7 +241,7 @@ fn parts_named_and_sharded_by_time() {
     let s = generate(&o).unwrap();
     assert_eq!(s.parts, 7);
     assert_eq!(s.parts_done, 7);
-    for table in Table::ALL {
+    for table in [Table::Job, Table::Task] {
         let dir = d.path().join(output::table_dir_name(table));
         let parts = discover_parts(&dir).unwrap();
         let names: Vec<String> = parts
@@ -284,6 +285,7 @@ fn parts_named_and_sharded_by_time() {
         let want_rows = match table {
             Table::Job => s.job_rows,
             Table::Task => s.task_rows,
+            Table::Machine => unreachable!("the generator writes no machines"),
         };
         assert_eq!(rows, want_rows);
     }
@@ -522,6 +524,7 @@ fn anomalies_appear_at_scale() {
         recs.iter().any(|r| match r {
             Record::Task(t) => t.missing_info == Some(m),
             Record::Job(j) => j.missing_info == Some(m),
+            Record::Machine(_) => false,
         })
     };
     assert!(mi(MissingInfo::SnapshotButNoTransition));

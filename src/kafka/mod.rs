@@ -201,6 +201,16 @@ pub fn check_connection(settings: &KafkaSettings) -> Result<(), KafkaSetupError>
 /// Makes sure the job and task topics exist (creating missing ones with the configured
 /// partitions and replication factor) and returns their partition counts (job, task).
 pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupError> {
+    let counts = ensure_named_topics(settings, &[&settings.job_topic, &settings.task_topic])?;
+    Ok((counts[0], counts[1]))
+}
+
+/// Makes sure each of `topics` exists (creating missing ones with the configured partitions
+/// and replication factor) and returns their partition counts, in the same order.
+pub fn ensure_named_topics(
+    settings: &KafkaSettings,
+    topics: &[&String],
+) -> Result<Vec<i32>, KafkaSetupError> {
     check_connection(settings)?;
     let admin: AdminClient<log::LogContext> = settings
         .client_config("tracepipe-admin")
@@ -210,12 +220,9 @@ pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupE
             source: Box::new(source),
         })?;
     let client = admin.inner();
-    let mut counts = [0i32; 2];
+    let mut counts = vec![0i32; topics.len()];
     let min_isr = settings.min_insync_replicas().to_string();
-    for (i, topic) in [&settings.job_topic, &settings.task_topic]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, topic) in topics.iter().copied().enumerate() {
         if let Some(n) = partition_count(client, settings, topic)? {
             counts[i] = n;
             continue;
@@ -258,10 +265,10 @@ pub fn ensure_topics(settings: &KafkaSettings) -> Result<(i32, i32), KafkaSetupE
         }
         counts[i] = wait_for_topic(client, settings, topic)?;
     }
-    Ok((counts[0], counts[1]))
+    Ok(counts)
 }
 
-/// Partition counts of existing topics (job, task); an error if either is missing.
+/// Partition counts of the job and task topics, which must exist (job, task).
 pub fn existing_topics<C: ClientContext>(
     client: &Client<C>,
     settings: &KafkaSettings,
@@ -272,10 +279,7 @@ pub fn existing_topics<C: ClientContext>(
         .into_iter()
         .enumerate()
     {
-        counts[i] =
-            partition_count(client, settings, topic)?.ok_or_else(|| KafkaSetupError::Missing {
-                topic: topic.clone(),
-            })?;
+        counts[i] = existing_topic(client, settings, topic)?;
     }
     Ok((counts[0], counts[1]))
 }
@@ -338,6 +342,17 @@ fn led_partition_count<C: ClientContext>(
 
 /// How often a reader waiting for its topics asks the broker.
 const TOPIC_POLL: Duration = Duration::from_millis(250);
+
+/// Partition count of `topic`, which must exist.
+pub fn existing_topic<C: ClientContext>(
+    client: &Client<C>,
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<i32, KafkaSetupError> {
+    partition_count(client, settings, topic)?.ok_or_else(|| KafkaSetupError::Missing {
+        topic: topic.to_owned(),
+    })
+}
 
 /// A new topic's partitions appear in metadata a moment after creation.
 fn wait_for_topic<C: ClientContext>(

@@ -1,8 +1,11 @@
-//! Stage 2: one ordered stream out of the two tables.
+//! Stage 2: one ordered stream out of the three tables.
 //!
-//! Each table is already sorted by time (validated by the reader), so a two-way merge that
-//! prefers the job side on equal times gives the (time, table, part, line) order in constant
-//! memory. The first implementation loaded everything into a heap instead.
+//! Each table is already sorted by time (validated by the reader), so stable two-way merges
+//! that prefer their left side on equal times, machines then jobs then tasks
+//! (`(machines ⋈ jobs) ⋈ tasks`), give the (time, table, part, line) order in constant
+//! memory, with machine < job < task. Without machines their side is empty and the stream
+//! (and its seqs) is exactly the two-table one. The first implementation loaded everything
+//! into a heap instead.
 
 use crate::fetch::Client;
 use crate::trace::{
@@ -126,9 +129,11 @@ impl Iterator for Side {
 }
 
 type ReaderItem = Result<(Record, crate::trace::Position), TraceError>;
-type ReaderMerge = Merge2<Side, Side, fn(&ReaderItem) -> Option<u64>>;
+type KeyFn = fn(&ReaderItem) -> Option<u64>;
+/// `(machines ⋈ jobs) ⋈ tasks`: left wins on equal times, so machine < job < task.
+type ReaderMerge = Merge2<Merge2<Side, Side, KeyFn>, Side, KeyFn>;
 
-/// The merged, numbered event stream of a trace (either table may be absent).
+/// The merged, numbered event stream of a trace (any table may be absent).
 pub struct TraceStream {
     inner: ReaderMerge,
     next_seq: u64,
@@ -143,6 +148,8 @@ pub struct TraceStream {
 pub struct TraceSource {
     pub jobs: Option<Location>,
     pub tasks: Option<Location>,
+    /// Folder (or URL) of `machine_events` parts; `None` keeps the two-table stream and its seqs.
+    pub machines: Option<Location>,
     /// Which parts of each table.
     pub parts: PartSelection,
     pub on_error: OnError,
@@ -175,6 +182,15 @@ impl TraceSource {
         }
     }
 
+    /// All three tables of the bundled sample.
+    #[cfg(test)]
+    pub(crate) fn sample_with_machines() -> TraceSource {
+        TraceSource {
+            machines: Some(crate::trace::sample_dir(Table::Machine).into()),
+            ..Self::sample()
+        }
+    }
+
     fn open_with(&self, read_ahead: bool) -> Result<TraceStream, TraceError> {
         let client = Client::default();
         let open = |table, location: &Option<Location>| -> Result<_, TraceError> {
@@ -191,6 +207,7 @@ impl TraceSource {
             }))
         };
         let mut stream = TraceStream::from_sources(
+            open(Table::Machine, &self.machines)?,
             open(Table::Job, &self.jobs)?,
             open(Table::Task, &self.tasks)?,
         );
@@ -202,13 +219,38 @@ impl TraceSource {
 
 impl TraceStream {
     pub fn new(jobs: Option<TableReader>, tasks: Option<TableReader>) -> Self {
-        Self::from_sources(jobs.map(TableSource::Here), tasks.map(TableSource::Here))
+        Self::from_sources(
+            None,
+            jobs.map(TableSource::Here),
+            tasks.map(TableSource::Here),
+        )
     }
 
-    fn from_sources(jobs: Option<TableSource>, tasks: Option<TableSource>) -> Self {
-        let key: fn(&ReaderItem) -> Option<u64> = item_key;
+    /// The three tables' readers (any may be absent).
+    pub fn with_machines(
+        machines: Option<TableReader>,
+        jobs: Option<TableReader>,
+        tasks: Option<TableReader>,
+    ) -> Self {
+        Self::from_sources(
+            machines.map(TableSource::Here),
+            jobs.map(TableSource::Here),
+            tasks.map(TableSource::Here),
+        )
+    }
+
+    fn from_sources(
+        machines: Option<TableSource>,
+        jobs: Option<TableSource>,
+        tasks: Option<TableSource>,
+    ) -> Self {
+        let key: KeyFn = item_key;
         TraceStream {
-            inner: Merge2::new(Side(jobs), Side(tasks), key),
+            inner: Merge2::new(
+                Merge2::new(Side(machines), Side(jobs), key),
+                Side(tasks),
+                key,
+            ),
             next_seq: 0,
             failed: false,
             from: 0,
@@ -217,10 +259,19 @@ impl TraceStream {
         }
     }
 
-    /// Rows skipped so far (under `--on-error skip`), by reason, both tables together.
+    /// The three sides: machines, jobs, tasks.
+    fn sides(&self) -> [&Side; 3] {
+        [
+            self.inner.left().left(),
+            self.inner.left().right(),
+            self.inner.right(),
+        ]
+    }
+
+    /// Rows skipped so far (under `--on-error skip`), by reason, all tables together.
     pub fn skipped(&self) -> SkipCounts {
         let mut all = SkipCounts::default();
-        for side in [self.inner.left(), self.inner.right()] {
+        for side in self.sides() {
             if let Some(r) = &side.0 {
                 all.merge(r.skipped());
             }
@@ -231,7 +282,7 @@ impl TraceStream {
     /// Fraction of the input's compressed bytes in finished parts (0..=1).
     pub fn progress(&self) -> f64 {
         let (mut done, mut total) = (0, 0);
-        for side in [self.inner.left(), self.inner.right()] {
+        for side in self.sides() {
             if let Some(r) = &side.0 {
                 let (d, t) = r.bytes_progress();
                 done += d;
@@ -247,8 +298,13 @@ impl TraceStream {
 
     /// Rows read so far per table (job, task).
     pub fn rows(&self) -> (u64, u64) {
-        let n = |s: &Side| s.0.as_ref().map_or(0, |r| r.rows());
-        (n(self.inner.left()), n(self.inner.right()))
+        let [_, jobs, tasks] = self.sides().map(|s| s.0.as_ref().map_or(0, |r| r.rows()));
+        (jobs, tasks)
+    }
+
+    /// Rows of `machine_events` read so far.
+    pub fn machine_rows(&self) -> u64 {
+        self.sides()[0].0.as_ref().map_or(0, |r| r.rows())
     }
 
     /// Rows left out by the `from`/`to` bounds.
@@ -313,10 +369,128 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// With machines: the nested merge equals a stable sort of the three inputs by
+        /// (time, table rank machine 0 < job 1 < task 2), file order kept within a table.
+        #[test]
+        fn three_table_merge_equals_stable_sort(
+            mut machines in prop::collection::vec(0u64..50, 0..100),
+            mut jobs in prop::collection::vec(0u64..50, 0..200),
+            mut tasks in prop::collection::vec(0u64..50, 0..200),
+        ) {
+            machines.sort_unstable();
+            jobs.sort_unstable();
+            tasks.sort_unstable();
+            let side = |v: &[u64], t: Table| -> Vec<(u64, Table, usize)> {
+                v.iter().enumerate().map(|(i, &x)| (x, t, i)).collect()
+            };
+            let (m, j, t) = (side(&machines, Table::Machine), side(&jobs, Table::Job), side(&tasks, Table::Task));
+            let key = |x: &(u64, Table, usize)| x.0;
+            let merged: Vec<_> = Merge2::new(
+                Merge2::new(m.clone().into_iter(), j.clone().into_iter(), key),
+                t.clone().into_iter(),
+                key,
+            )
+            .collect();
+            let mut sorted: Vec<_> = j.into_iter().chain(t).chain(m).collect();
+            sorted.sort_by_key(|x| (x.0, x.1)); // Table's Ord: machine < job < task
+            prop_assert_eq!(merged, sorted);
+        }
+    }
+
+    /// Writes `rows` as one gzip part `part-00000-of-00001.csv.gz` of a new folder in `dir`.
+    fn part(dir: &std::path::Path, table: &str, rows: &str) -> Location {
+        use std::io::Write;
+        let folder = dir.join(table);
+        std::fs::create_dir_all(&folder).unwrap();
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(rows.as_bytes()).unwrap();
+        std::fs::write(
+            folder.join("part-00000-of-00001.csv.gz"),
+            e.finish().unwrap(),
+        )
+        .unwrap();
+        folder.into()
+    }
+
+    /// Through the real readers: at equal times machine rows come first, then jobs, then
+    /// tasks; seqs count all three.
+    #[test]
+    fn machines_come_first_at_equal_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = TraceSource {
+            machines: Some(part(
+                dir.path(),
+                "machine_events",
+                "0,7,0,p,0.5,0.5\n5,7,2,,0.25,\n9,7,1,,,\n",
+            )),
+            jobs: Some(part(dir.path(), "job_events", "0,,1,0,,,,\n5,,1,1,,,,\n")),
+            tasks: Some(part(
+                dir.path(),
+                "task_events",
+                "0,,1,0,7,0,u,,0,0.1,0.1,,\n5,,1,0,7,1,u,,0,0.1,0.1,,\n",
+            )),
+            ..Default::default()
+        };
+        let got: Vec<(u64, u64, Table)> = src
+            .open()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.seq, e.record.time(), e.record.table()))
+            .collect();
+        use Table::*;
+        assert_eq!(
+            got,
+            vec![
+                (0, 0, Machine),
+                (1, 0, Job),
+                (2, 0, Task),
+                (3, 5, Machine),
+                (4, 5, Job),
+                (5, 5, Task),
+                (6, 9, Machine),
+            ]
+        );
+        let mut s = src.open().unwrap();
+        s.by_ref().for_each(drop);
+        assert_eq!((s.machine_rows(), s.rows()), (3, (2, 2)));
+    }
+
+    /// Without machines the stream is the two-table one, seq for seq; with them, the jobs
+    /// and tasks keep their relative order.
+    #[test]
+    fn machines_interleave_without_reordering_jobs_and_tasks() {
+        let two: Vec<Record> = TraceSource::sample()
+            .open()
+            .unwrap()
+            .map(|e| e.unwrap().record)
+            .collect();
+        let mut n_machines = 0u64;
+        let mut prev = (0u64, Table::Machine);
+        let mut others = Vec::with_capacity(two.len());
+        for (i, e) in TraceSource::sample_with_machines()
+            .open()
+            .unwrap()
+            .enumerate()
+        {
+            let e = e.unwrap();
+            assert_eq!(e.seq, i as u64);
+            let key = (e.record.time(), e.record.table());
+            assert!(key >= prev, "{key:?} after {prev:?}");
+            prev = key;
+            match e.record {
+                Record::Machine(_) => n_machines += 1,
+                r => others.push(r),
+            }
+        }
+        assert_eq!(others, two);
+        assert_eq!(n_machines, 12_540, "the sample's machine_events rows");
+    }
+
     #[test]
     fn sample_stream_is_ordered_and_numbered() {
         let src = TraceSource::sample();
-        let mut prev = (0u64, Table::Job);
+        let mut prev = (0u64, Table::Machine);
         let mut n = 0u64;
         for e in src.open().unwrap() {
             let e = e.unwrap();

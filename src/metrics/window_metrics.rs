@@ -3,7 +3,7 @@
 //! `machine_id` has a high cardinality, as in the original dashboard.
 
 use super::SharedRegistry;
-use crate::trace::{EventType, Table};
+use crate::trace::{EventType, MachineEventType, Table};
 use crate::window::{Aggregator, ClosedWindow};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +42,18 @@ pub struct WindowMetrics {
     m_cpu_sum: Family<Machine, F64Gauge>,
     m_mem_sum: Family<Machine, F64Gauge>,
     m_events: Family<Machine, Gauge>,
+    m_up: Family<Machine, Gauge>,
+    m_cpu_cap: Family<Machine, F64Gauge>,
+    m_mem_cap: Family<Machine, F64Gauge>,
+    m_cpu_frac: Family<Machine, F64Gauge>,
+    m_mem_frac: Family<Machine, F64Gauge>,
+    c_machines_up: Gauge,
+    c_cpu_cap: F64Gauge,
+    c_mem_cap: F64Gauge,
+    c_cpu_frac: F64Gauge,
+    c_mem_frac: F64Gauge,
+    c_over: Gauge,
+    c_window_machine_events: Family<Type, Gauge>,
     c_alloc_cpu: F64Gauge,
     c_alloc_mem: F64Gauge,
     c_running: Gauge,
@@ -68,6 +80,18 @@ struct MachineGauges {
     cpu_sum: F64Gauge,
     mem_sum: F64Gauge,
     events: Gauge,
+    /// Created at the machine's first machine event: machines of a trace without
+    /// `machine_events` get no capacity series.
+    capacity: Option<CapacityGauges>,
+}
+
+/// A machine's state and capacity gauges.
+struct CapacityGauges {
+    up: Gauge,
+    cpu: F64Gauge,
+    mem: F64Gauge,
+    cpu_frac: F64Gauge,
+    mem_frac: F64Gauge,
 }
 
 impl Default for WindowMetrics {
@@ -120,6 +144,66 @@ impl WindowMetrics {
             "machine_window_task_events",
             "Task events carrying the machine ID in its last closed window",
             Family::<Machine, Gauge>::default()
+        );
+        let m_up = reg!(
+            "machine_up",
+            "1 if the machine is up (added, not removed) at the end of its last closed window, 0 if removed",
+            Family::<Machine, Gauge>::default()
+        );
+        let m_cpu_cap = reg!(
+            "machine_cpu_capacity_ratio",
+            "CPU capacity of the machine from machine_events (normalised; NaN: unknown)",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_mem_cap = reg!(
+            "machine_memory_capacity_ratio",
+            "Memory capacity of the machine from machine_events (normalised; NaN: unknown)",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_cpu_frac = reg!(
+            "machine_cpu_allocation_ratio",
+            "Allocated CPU / CPU capacity of the machine at the end of its last closed window (NaN: capacity unknown)",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let m_mem_frac = reg!(
+            "machine_memory_allocation_ratio",
+            "Allocated memory / memory capacity of the machine at the end of its last closed window (NaN: capacity unknown)",
+            Family::<Machine, F64Gauge>::default()
+        );
+        let c_machines_up = reg!(
+            "cell_machines_up",
+            "Machines up at the last window end",
+            Gauge::default()
+        );
+        let c_cpu_cap = reg!(
+            "cell_cpu_capacity_ratio",
+            "Sum of the known CPU capacities of the machines up at the last window end (normalised)",
+            F64Gauge::default()
+        );
+        let c_mem_cap = reg!(
+            "cell_memory_capacity_ratio",
+            "Sum of the known memory capacities of the machines up at the last window end (normalised)",
+            F64Gauge::default()
+        );
+        let c_cpu_frac = reg!(
+            "cell_cpu_allocation_ratio",
+            "Cell allocated CPU / cell CPU capacity at the last window end (NaN: no capacity)",
+            F64Gauge::default()
+        );
+        let c_mem_frac = reg!(
+            "cell_memory_allocation_ratio",
+            "Cell allocated memory / cell memory capacity at the last window end (NaN: no capacity)",
+            F64Gauge::default()
+        );
+        let c_over = reg!(
+            "cell_overcommitted_machines",
+            "Machines up whose allocated CPU or memory exceeds their capacity at the last window end",
+            Gauge::default()
+        );
+        let c_window_machine_events = reg!(
+            "cell_window_machine_events",
+            "Machine events by type in the last closed window",
+            Family::<Type, Gauge>::default()
         );
         let c_alloc_cpu = reg!(
             "cell_allocated_cpu_ratio",
@@ -181,13 +265,19 @@ impl WindowMetrics {
             "Trace time of the end of the last closed window",
             F64Gauge::default()
         );
-        for t in Table::ALL {
+        for t in [Table::Job, Table::Task] {
             for e in EventType::ALL {
                 let _ = events_by_type.get_or_create(&TableType {
                     table: t.name(),
                     event_type: e.name(),
                 });
             }
+        }
+        for e in MachineEventType::ALL {
+            let _ = events_by_type.get_or_create(&TableType {
+                table: Table::Machine.name(),
+                event_type: e.name(),
+            });
         }
         WindowMetrics {
             registry: Arc::new(Mutex::new(r)),
@@ -198,6 +288,18 @@ impl WindowMetrics {
             m_cpu_sum,
             m_mem_sum,
             m_events,
+            m_up,
+            m_cpu_cap,
+            m_mem_cap,
+            m_cpu_frac,
+            m_mem_frac,
+            c_machines_up,
+            c_cpu_cap,
+            c_mem_cap,
+            c_cpu_frac,
+            c_mem_frac,
+            c_over,
+            c_window_machine_events,
             c_alloc_cpu,
             c_alloc_mem,
             c_running,
@@ -230,8 +332,30 @@ impl WindowMetrics {
                     cpu_sum: self.m_cpu_sum.get_or_create(&l).clone(),
                     mem_sum: self.m_mem_sum.get_or_create(&l).clone(),
                     events: self.m_events.get_or_create(&l).clone(),
+                    capacity: None,
                 }
             });
+            if let Some(up) = m.up {
+                let cap = g.capacity.get_or_insert_with(|| {
+                    let l = Machine {
+                        machine_id: m.machine_id.to_string(),
+                    };
+                    CapacityGauges {
+                        up: self.m_up.get_or_create(&l).clone(),
+                        cpu: self.m_cpu_cap.get_or_create(&l).clone(),
+                        mem: self.m_mem_cap.get_or_create(&l).clone(),
+                        cpu_frac: self.m_cpu_frac.get_or_create(&l).clone(),
+                        mem_frac: self.m_mem_frac.get_or_create(&l).clone(),
+                    }
+                });
+                cap.up.set(i64::from(up));
+                cap.cpu.set(m.cpu_capacity.unwrap_or(f64::NAN));
+                cap.mem.set(m.memory_capacity.unwrap_or(f64::NAN));
+                cap.cpu_frac
+                    .set(m.allocated_cpu_fraction.unwrap_or(f64::NAN));
+                cap.mem_frac
+                    .set(m.allocated_memory_fraction.unwrap_or(f64::NAN));
+            }
             g.alloc_cpu.set(m.allocated_cpu);
             g.alloc_mem.set(m.allocated_memory);
             g.running.set(m.running_tasks as i64);
@@ -252,6 +376,23 @@ impl WindowMetrics {
                 })
                 .set(n as i64);
         }
+        if let Some(cpu) = c.cpu_capacity {
+            self.c_machines_up.set(c.machines_up as i64);
+            self.c_cpu_cap.set(cpu);
+            self.c_mem_cap.set(c.memory_capacity.unwrap_or(f64::NAN));
+            self.c_cpu_frac
+                .set(c.allocated_cpu_fraction.unwrap_or(f64::NAN));
+            self.c_mem_frac
+                .set(c.allocated_memory_fraction.unwrap_or(f64::NAN));
+            self.c_over.set(c.overcommitted_machines as i64);
+            for (t, n) in c.machine_events_by_type.iter() {
+                self.c_window_machine_events
+                    .get_or_create(&Type {
+                        event_type: t.name(),
+                    })
+                    .set(n as i64);
+            }
+        }
         self.windows.inc();
         self.window_end.set(c.window_end as f64 / 1e6);
     }
@@ -259,7 +400,7 @@ impl WindowMetrics {
     /// Brings counters and clocks up to date with the aggregator (cheap: call every few
     /// thousand events, not per event).
     pub fn sync(&self, agg: &Aggregator, lag_seconds: Option<f64>) {
-        for t in Table::ALL {
+        for t in [Table::Job, Table::Task] {
             for (e, n) in agg.events_by_type(t).iter() {
                 let c = self.events_by_type.get_or_create(&TableType {
                     table: t.name(),
@@ -267,6 +408,13 @@ impl WindowMetrics {
                 });
                 c.inc_by(n.saturating_sub(c.get()));
             }
+        }
+        for (e, n) in agg.machine_events_by_type().iter() {
+            let c = self.events_by_type.get_or_create(&TableType {
+                table: Table::Machine.name(),
+                event_type: e.name(),
+            });
+            c.inc_by(n.saturating_sub(c.get()));
         }
         self.events
             .inc_by(agg.events().saturating_sub(self.events.get()));
@@ -279,5 +427,83 @@ impl WindowMetrics {
         if let Some(l) = lag_seconds {
             self.lag.set(l);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{MachineEvent, Record, TaskEvent};
+    use crate::window::Aggregator;
+
+    fn machine(time: u64, id: u64, t: MachineEventType, cpus: Option<f64>) -> Record {
+        Record::Machine(MachineEvent {
+            time,
+            machine_id: id,
+            event_type: t,
+            platform_id: None,
+            cpus,
+            memory: Some(0.5),
+        })
+    }
+
+    fn schedule(time: u64, machine: u64, cpu: f64) -> Record {
+        Record::Task(TaskEvent {
+            time,
+            missing_info: None,
+            job_id: 1,
+            task_index: machine,
+            machine_id: Some(machine),
+            event_type: EventType::Schedule,
+            user: None,
+            scheduling_class: None,
+            priority: 0,
+            cpu_request: Some(cpu),
+            memory_request: Some(0.125),
+            disk_space_request: None,
+            different_machines_restriction: None,
+        })
+    }
+
+    /// The capacity gauges show what the closed window says; a machine without machine
+    /// events gets none, and an unknown capacity is NaN.
+    #[test]
+    fn capacity_gauges_follow_the_window() {
+        let m = WindowMetrics::new();
+        let mut agg = Aggregator::new(60_000_000).unwrap();
+        let rows = [
+            machine(0, 1, MachineEventType::Add, Some(0.5)),
+            machine(0, 2, MachineEventType::Add, None),
+            schedule(0, 1, 0.75),
+            schedule(0, 3, 0.25),
+            machine(1, 2, MachineEventType::Remove, None),
+        ];
+        for (seq, r) in rows.iter().enumerate() {
+            agg.push_record(seq as u64, r, |w| m.window_closed(w))
+                .unwrap();
+        }
+        agg.finish(|w| m.window_closed(w));
+        m.sync(&agg, None);
+        let text = crate::metrics::render(&m.registry.lock().unwrap());
+        for line in [
+            "tracepipe_machine_up{machine_id=\"1\"} 1",
+            "tracepipe_machine_up{machine_id=\"2\"} 0",
+            "tracepipe_machine_cpu_capacity_ratio{machine_id=\"1\"} 0.5",
+            "tracepipe_machine_cpu_capacity_ratio{machine_id=\"2\"} NaN",
+            "tracepipe_machine_cpu_allocation_ratio{machine_id=\"1\"} 1.5",
+            "tracepipe_machine_memory_allocation_ratio{machine_id=\"1\"} 0.25",
+            "tracepipe_cell_machines_up 1",
+            "tracepipe_cell_cpu_capacity_ratio 0.5",
+            "tracepipe_cell_cpu_allocation_ratio 2.0",
+            "tracepipe_cell_overcommitted_machines 1",
+            "tracepipe_cell_window_machine_events{event_type=\"REMOVE\"} 1",
+            "tracepipe_events_total{table=\"machine\",event_type=\"ADD\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
+        assert!(
+            !text.contains("tracepipe_machine_up{machine_id=\"3\"}"),
+            "a machine without machine events has no state series"
+        );
     }
 }

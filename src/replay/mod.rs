@@ -150,8 +150,11 @@ pub struct ReplaySummary {
     pub events: u64,
     pub job_events: u64,
     pub task_events: u64,
+    pub machine_events: u64,
     pub job_topic: String,
     pub task_topic: String,
+    /// `None` when the replay read no machines (no machine topic written).
+    pub machine_topic: Option<String>,
     pub marks: u64,
     /// First seq written by this run (> 0 after `--resume`).
     pub first_seq: u64,
@@ -173,8 +176,12 @@ pub struct ReplaySummary {
 impl ReplaySummary {
     /// The lines printed at the end of a replay.
     pub fn report(&self) -> String {
+        let machines = match &self.machine_topic {
+            Some(topic) => format!(", {} to {topic}", self.machine_events),
+            None => String::new(),
+        };
         let mut out = format!(
-            "replayed {} events ({} to {}, {} to {}) in {:.2} s: {:.0} events/s; seq {}..{}; {} marks",
+            "replayed {} events ({} to {}, {} to {}{machines}) in {:.2} s: {:.0} events/s; seq {}..{}; {} marks",
             self.events,
             self.job_events,
             self.job_topic,
@@ -229,12 +236,14 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
     let producer = Producer::connect(opts)?;
     let resume_started = Instant::now();
     let start_seq = if opts.resume {
-        let [jobs, tasks] = producer.partitions();
+        // The machine topic's count is 0 when the replay has no machine table.
+        let [jobs, tasks, machines] = producer.partitions();
         producer::find_resume_seq(
             &opts.kafka,
             &[
                 (opts.kafka.job_topic.as_str(), jobs),
                 (opts.kafka.task_topic.as_str(), tasks),
+                (opts.kafka.machine_topic.as_str(), machines),
             ],
         )?
     } else {
@@ -252,13 +261,18 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
     let mut summary = ReplaySummary {
         job_topic: opts.kafka.job_topic.clone(),
         task_topic: opts.kafka.task_topic.clone(),
+        machine_topic: opts
+            .source
+            .machines
+            .as_ref()
+            .map(|_| opts.kafka.machine_topic.clone()),
         first_seq: start_seq,
         resume_seconds: opts.resume.then(|| resume_started.elapsed().as_secs_f64()),
         ..Default::default()
     };
 
     let now = Instant::now();
-    let mut parts: [Vec<PartState>; 2] = [0, 1].map(|t| {
+    let mut parts: [Vec<PartState>; 3] = [0, 1, 2].map(|t| {
         vec![
             PartState {
                 bound: start_seq,
@@ -279,7 +293,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
 
     // Writes watermarks to partitions that are behind `next_seq` (and idle for `min_idle`).
     let write_marks = |producer: &Producer,
-                       parts: &mut [Vec<PartState>; 2],
+                       parts: &mut [Vec<PartState>; 3],
                        next_seq: u64,
                        time: u64,
                        min_idle: Duration,
@@ -362,8 +376,8 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
         }
 
         let table = event.record.table();
-        let t = table as usize;
-        let k = key.format(event.record.job_id()).as_bytes();
+        let t = table.index();
+        let k = key.format(event.record.key_id()).as_bytes();
         let partition = wire::partition_for_key(k, producer.partitions()[t]);
         wire::encode_record(&event.record, &mut value);
         producer.send_data(
@@ -384,6 +398,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
         match table {
             Table::Job => summary.job_events += 1,
             Table::Task => summary.task_events += 1,
+            Table::Machine => summary.machine_events += 1,
         }
         summary.first_time.get_or_insert(time);
         last_time = time;
@@ -402,7 +417,7 @@ pub fn run(opts: &ReplayOptions, stop: Arc<AtomicBool>) -> Result<ReplaySummary,
         }
     }
 
-    // End of stream: every partition of both topics learns the final seq. Flushing first
+    // End of stream: every partition of every topic learns the final seq. Flushing first
     // makes the end marks the last records anywhere (Spark uses their time as event time).
     producer.flush()?;
     let end = Mark {

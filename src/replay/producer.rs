@@ -61,8 +61,10 @@ impl ProducerContext for DeliveryContext {
 
 pub struct Producer {
     inner: BaseProducer<DeliveryContext>,
-    topics: [String; 2],
-    partitions: [i32; 2],
+    /// Indexed by [`crate::trace::Table::index`]: job, task, machine.
+    topics: [String; 3],
+    /// 0 partitions for the machine topic when the replay reads no machines.
+    partitions: [i32; 3],
     produced: std::cell::Cell<u64>,
 }
 
@@ -70,6 +72,12 @@ impl Producer {
     /// Connects (failing fast when the broker is unreachable) and creates missing topics.
     pub fn connect(opts: &ReplayOptions) -> Result<Producer, ReplayError> {
         let (jobs, tasks) = kafka::ensure_topics(&opts.kafka)?;
+        // The machine topic exists only for replays that read machines: without them the
+        // replay is exactly the two-table one.
+        let machines = match opts.source.machines {
+            Some(_) => kafka::ensure_named_topics(&opts.kafka, &[&opts.kafka.machine_topic])?[0],
+            None => 0,
+        };
         let mut cfg = opts.kafka.client_config("tracepipe-replay");
         opts.tuning.apply(&mut cfg);
         cfg.set("enable.idempotence", "true")
@@ -85,13 +93,17 @@ impl Producer {
             .map_err(|e| ReplayError::Client(Box::new(e)))?;
         Ok(Producer {
             inner,
-            topics: [opts.kafka.job_topic.clone(), opts.kafka.task_topic.clone()],
-            partitions: [jobs, tasks],
+            topics: [
+                opts.kafka.job_topic.clone(),
+                opts.kafka.task_topic.clone(),
+                opts.kafka.machine_topic.clone(),
+            ],
+            partitions: [jobs, tasks, machines],
             produced: std::cell::Cell::new(0),
         })
     }
 
-    pub fn partitions(&self) -> [i32; 2] {
+    pub fn partitions(&self) -> [i32; 3] {
         self.partitions
     }
 
@@ -228,7 +240,7 @@ pub struct ReplayMetrics {
     queue_depth: Gauge,
     trace_time: Gauge<f64, AtomicU64>,
     trace_unix: Gauge<f64, AtomicU64>,
-    topics: [String; 2],
+    topics: [String; 3],
     last: Mutex<(u64, u64, u64)>,
 }
 
@@ -293,17 +305,28 @@ impl ReplayMetrics {
             queue_depth,
             trace_time,
             trace_unix,
-            topics: [kafka.job_topic.clone(), kafka.task_topic.clone()],
+            topics: [
+                kafka.job_topic.clone(),
+                kafka.task_topic.clone(),
+                kafka.machine_topic.clone(),
+            ],
             last: Mutex::new((0, 0, 0)),
         }
     }
 
     /// Brings the counters up to date from the producer state (counters only move forward).
     pub fn update_from(&self, producer: &Producer, summary: &super::ReplaySummary, time: u64) {
-        let sent = [summary.job_events, summary.task_events];
+        let sent = [
+            summary.job_events,
+            summary.task_events,
+            summary.machine_events,
+        ];
         let marks = summary.marks;
         let mut last = self.last.lock().expect("lock");
         for (t, n) in sent.iter().enumerate() {
+            if t == 2 && *n == 0 {
+                continue; // no machine topic in this replay: no series for it
+            }
             let c = self.sent.get_or_create(&TopicLabel {
                 topic: self.topics[t].clone(),
             });

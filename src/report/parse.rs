@@ -20,6 +20,11 @@ pub(crate) struct CellLine {
     pub pending_tasks: u64,
     pub allocated_cpu: f64,
     pub allocated_memory: f64,
+    /// From `machine_events` (absent in windows files written without machines).
+    pub machines_up: Option<u64>,
+    pub allocated_cpu_fraction: Option<f64>,
+    pub allocated_memory_fraction: Option<f64>,
+    pub overcommitted_machines: Option<u64>,
 }
 
 /// A machine line: the machine at the window end and its events of the window.
@@ -35,6 +40,9 @@ pub(crate) struct MachineLine {
     pub evictions: u64,
     pub failures: u64,
     pub kills: u64,
+    /// Allocated / capacity (`None`: capacity unknown, or a file written without machines).
+    pub allocated_cpu_fraction: Option<f64>,
+    pub allocated_memory_fraction: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,6 +129,10 @@ struct Raw<'a> {
     evictions: Option<u64>,
     failures: Option<u64>,
     kills: Option<u64>,
+    machines_up: Option<u64>,
+    allocated_cpu_fraction: Option<f64>,
+    allocated_memory_fraction: Option<f64>,
+    overcommitted_machines: Option<u64>,
 }
 
 /// The field or a `Problem::Field` naming it.
@@ -150,6 +162,10 @@ pub(crate) fn parse_line(bytes: &[u8]) -> Result<Line, Problem> {
             pending_tasks: need(raw.pending_tasks, "pending_tasks")?,
             allocated_cpu: need(raw.allocated_cpu, "allocated_cpu")?,
             allocated_memory: need(raw.allocated_memory, "allocated_memory")?,
+            machines_up: raw.machines_up,
+            allocated_cpu_fraction: raw.allocated_cpu_fraction,
+            allocated_memory_fraction: raw.allocated_memory_fraction,
+            overcommitted_machines: raw.overcommitted_machines,
         })),
         Some("machine") => Ok(Line::Machine(MachineLine {
             window_start: need(raw.window_start, "window_start")?,
@@ -162,6 +178,8 @@ pub(crate) fn parse_line(bytes: &[u8]) -> Result<Line, Problem> {
             evictions: need(raw.evictions, "evictions")?,
             failures: need(raw.failures, "failures")?,
             kills: need(raw.kills, "kills")?,
+            allocated_cpu_fraction: raw.allocated_cpu_fraction,
+            allocated_memory_fraction: raw.allocated_memory_fraction,
         })),
         Some(other) => Err(Problem::Kind(format!(
             "\"kind\" is {other:?}, neither \"cell\" nor \"machine\""
@@ -210,7 +228,25 @@ fn fast_machine(b: &[u8]) -> Option<MachineLine> {
     let kills = c.u64()?;
     c.lit(br#","losts":"#)?;
     c.u64()?;
-    c.lit(b"}")?;
+    // The machine fields (windows files since machine_events; older files end here).
+    let (mut allocated_cpu_fraction, mut allocated_memory_fraction) = (None, None);
+    if c.lit(b"}").is_none() {
+        c.lit(br#","up":"#)?;
+        if c.lit(b"null").is_none() && c.lit(b"true").is_none() {
+            c.lit(b"false")?;
+        }
+        c.lit(br#","cpu_capacity":"#)?;
+        skip_opt_number(&mut c)?;
+        c.lit(br#","memory_capacity":"#)?;
+        skip_opt_number(&mut c)?;
+        c.lit(br#","allocated_cpu_fraction":"#)?;
+        allocated_cpu_fraction = opt_f64(&mut c)?;
+        c.lit(br#","allocated_memory_fraction":"#)?;
+        allocated_memory_fraction = opt_f64(&mut c)?;
+        c.lit(br#","machine_events":"#)?;
+        c.u64()?;
+        c.lit(b"}")?;
+    }
     c.at_end().then_some(MachineLine {
         window_start,
         window_end,
@@ -222,7 +258,17 @@ fn fast_machine(b: &[u8]) -> Option<MachineLine> {
         evictions,
         failures,
         kills,
+        allocated_cpu_fraction,
+        allocated_memory_fraction,
     })
+}
+
+/// `null` (as `Some(None)`) or a number.
+fn opt_f64(c: &mut Cursor<'_>) -> Option<Option<f64>> {
+    if c.lit(b"null").is_some() {
+        return Some(None);
+    }
+    f64(c).map(Some)
 }
 
 /// A JSON number's value, correctly rounded (as serde_json's `float_roundtrip`).
@@ -322,7 +368,16 @@ fn diagnose(bytes: &[u8], e: serde_json::Error) -> Problem {
         ] {
             check(name, u64_ok(name))?;
         }
-        for name in ["allocated_cpu", "allocated_memory", "peak_allocated_cpu"] {
+        for name in ["machines_up", "overcommitted_machines"] {
+            check(name, u64_ok(name))?;
+        }
+        for name in [
+            "allocated_cpu",
+            "allocated_memory",
+            "peak_allocated_cpu",
+            "allocated_cpu_fraction",
+            "allocated_memory_fraction",
+        ] {
             check(name, f64_ok(name))?;
         }
         for name in ["task_events_by_type", "job_events_by_type"] {
@@ -412,6 +467,12 @@ mod tests {
                 finishes: 3,
                 kills: u64::MAX,
                 losts: 1,
+                up: [None, Some(true), Some(false)][i % 3],
+                cpu_capacity: (i % 2 == 1).then_some(v + 0.5),
+                memory_capacity: (i % 3 == 1).then_some(v),
+                allocated_cpu_fraction: (i % 2 == 1).then_some(v / (v + 0.5)),
+                allocated_memory_fraction: (i % 4 == 1).then_some(v * 3.0),
+                machine_events: i as u64,
             });
         }
         let closed = ClosedWindow {

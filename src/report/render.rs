@@ -373,7 +373,11 @@ fn heatmap_chart(report: &Report) -> Result<String, ReportError> {
             .x_label_formatter(&|x| tick_label(*x, days))
             .y_label_formatter(&|y| thousands(y.round() as u64 + 1))
             .x_desc("trace time, 2011 (UTC, month-day hour:minute)")
-            .y_desc("machine rank by mean allocated CPU")
+            .y_desc(if report.utilisation {
+                "machine rank by mean allocated CPU / capacity"
+            } else {
+                "machine rank by mean allocated CPU"
+            })
             .axis_desc_style((FONT, 14).into_font().color(&AXIS))
             .label_style((FONT, 13).into_font().color(&AXIS))
             .axis_style(AXIS)
@@ -438,7 +442,11 @@ fn heatmap_chart(report: &Report) -> Result<String, ReportError> {
             .map_err(&err)?;
         }
         bar.draw(&Text::new(
-            "allocated CPU",
+            if report.utilisation {
+                "allocated CPU / capacity"
+            } else {
+                "allocated CPU"
+            },
             (4, 6),
             (FONT, 13).into_font().color(&AXIS),
         ))
@@ -482,13 +490,19 @@ pub(crate) fn html(report: &Report, title: &str, windows: &Path) -> Result<Strin
         )
     };
 
+    let u = report.utilisation;
     let cpu = LineSpec {
-        name: "allocated CPU".into(),
+        name: if u { "CPU / capacity" } else { "allocated CPU" }.into(),
         color: BLUE,
         values: report.points.iter().map(|p| p.cpu_mean).collect(),
     };
     let mem = LineSpec {
-        name: "allocated memory".into(),
+        name: if u {
+            "memory / capacity"
+        } else {
+            "allocated memory"
+        }
+        .into(),
         color: ORANGE,
         values: report.points.iter().map(|p| p.memory_mean).collect(),
     };
@@ -501,7 +515,11 @@ pub(crate) fn html(report: &Report, title: &str, windows: &Path) -> Result<Strin
     let alloc_svg = line_chart(
         "allocation",
         report,
-        "sum over machines (1 = largest machine)",
+        if u {
+            "allocated / capacity of the machines up (1 = full)"
+        } else {
+            "sum over machines (1 = largest machine)"
+        },
         &[cpu, mem],
         headroom(alloc_max),
         &|v| si(*v),
@@ -576,15 +594,17 @@ pub(crate) fn html(report: &Report, title: &str, windows: &Path) -> Result<Strin
 
     let h = &report.heatmap;
     let heat_note = format!(
-        "{} machines in {} rows: each row is the mean of {} machine{} ranked by mean allocated CPU over the whole span (rank 1, the busiest, at the top{}); each column is {} window{} ({} min). A machine counts as 0 before its first line.",
+        "{} machines in {} rows: each row is the mean of {} machine{} ranked by mean allocated CPU{} over the whole span (rank 1, the busiest, at the top{}); each column is {} window{} ({} min). A machine counts as 0 before its first line{}.",
         thousands(h.machines),
         h.values.len(),
         thousands(h.machines_per_row),
         if h.machines_per_row == 1 { "" } else { "s" },
+        if u { " / capacity" } else { "" },
         if !h.machines.is_multiple_of(h.machines_per_row.max(1)) { "; the last row has fewer" } else { "" },
         report.windows_per_column,
         if report.windows_per_column == 1 { "" } else { "s" },
         fmt_num(width_min * report.windows_per_column as f64),
+        if u { " and while its capacity is unknown; above 1 (100 %) the machine is over-committed" } else { "" },
     );
 
     let mut o = String::with_capacity(
@@ -642,7 +662,7 @@ svg {{ display: block; max-width: 100%; height: auto; }}
 <tr><th>machines</th><td>{machines} ({machine_lines} machine lines)</td></tr>
 <tr><th>task events</th><td>{task_events}</td></tr>
 <tr><th>job events</th><td>{job_events}</td></tr>
-<tr><th>peak allocated CPU</th><td>{peak_cpu:.2} at {peak_cpu_at}</td></tr>
+<tr><th>{peak_cpu_name}</th><td>{peak_cpu:.2} at {peak_cpu_at}</td></tr>{machine_rows}
 <tr><th>peak running tasks</th><td>{peak_running} at {peak_running_at}</td></tr>
 <tr><th>peak pending tasks</th><td>{peak_pending} at {peak_pending_at}</td></tr>
 </table>
@@ -659,6 +679,21 @@ svg {{ display: block; max-width: 100%; height: auto; }}
         machine_lines = thousands(report.machine_lines),
         task_events = thousands(report.task_events_total()),
         job_events = thousands(report.job_events_total()),
+        peak_cpu_name = if u {
+            "peak allocated CPU / capacity"
+        } else {
+            "peak allocated CPU"
+        },
+        machine_rows = if u {
+            format!(
+                "\n<tr><th>machines up</th><td>{} at the end</td></tr>\n<tr><th>over-committed machines</th><td>at most {} (allocation above capacity), at {}</td></tr>",
+                thousands(report.machines_up),
+                thousands(report.peak_overcommitted.0),
+                date(report.peak_overcommitted.1)
+            )
+        } else {
+            String::new()
+        },
         peak_cpu = report.peak_cell_cpu.0,
         peak_cpu_at = date(report.peak_cell_cpu.1),
         peak_running = thousands(report.peak_running.0),
@@ -687,10 +722,20 @@ svg {{ display: block; max-width: 100%; height: auto; }}
     section(
         &mut o,
         "chart-allocation",
-        "Cell allocated CPU and memory",
-        &format!(
-            "What the running tasks were given, summed over the machines at each window end, in the trace's normalised unit (1 = the largest machine's capacity). {point_note}"
-        ),
+        if u {
+            "Cell allocated CPU and memory / capacity"
+        } else {
+            "Cell allocated CPU and memory"
+        },
+        &if u {
+            format!(
+                "What the running tasks were given at each window end, divided by the summed capacity of the machines up (machine_events): 1 is a full cell, above 1 the cell is over-committed. {point_note}"
+            )
+        } else {
+            format!(
+                "What the running tasks were given, summed over the machines at each window end, in the trace's normalised unit (1 = the largest machine's capacity). {point_note}"
+            )
+        },
         &alloc_svg,
     );
     section(
@@ -730,7 +775,11 @@ svg {{ display: block; max-width: 100%; height: auto; }}
     section(
         &mut o,
         "chart-heatmap",
-        "Allocated CPU per machine",
+        if u {
+            "Allocated CPU / capacity per machine"
+        } else {
+            "Allocated CPU per machine"
+        },
         &escape(&heat_note),
         &heat_svg,
     );
@@ -742,8 +791,9 @@ svg {{ display: block; max-width: 100%; height: auto; }}
 <h2>Top machines by peak allocated CPU</h2>
 <p class="note">The highest allocated CPU within a window (<code>peak_allocated_cpu</code>), with the first window that reached it; mean over the whole span.</p>
 <table class="grid">
-<tr><th class="n">#</th><th class="n">machine ID</th><th class="n">peak CPU</th><th>at</th><th class="n">mean CPU</th><th class="n">peak memory</th><th class="n">task events</th><th class="n">evictions</th><th class="n">failures</th><th class="n">kills</th></tr>
-"#
+<tr><th class="n">#</th><th class="n">machine ID</th><th class="n">peak CPU</th><th>at</th><th class="n">{mean}</th><th class="n">peak memory</th><th class="n">task events</th><th class="n">evictions</th><th class="n">failures</th><th class="n">kills</th></tr>
+"#,
+        mean = if u { "mean CPU / capacity" } else { "mean CPU" }
     );
     for (i, m) in report.top.iter().enumerate() {
         let _ = writeln!(

@@ -18,6 +18,11 @@
 //!   equal size (the last may be smaller); a row is the mean of its group.
 //! - **Top machines** by peak allocated CPU (`peak_allocated_cpu`), highest first, ties by
 //!   machine ID; the time is the first window that reached the peak.
+//! - **Utilisation.** When the cell lines carry capacities (windows written with machines),
+//!   the cell chart and the heatmap show allocation as a fraction of capacity
+//!   (`allocated_*_fraction`) instead of raw normalised units; a machine whose capacity is
+//!   unknown counts as 0 there. The top machines stay ranked by raw `peak_allocated_cpu`
+//!   (the windows carry no peak fraction), with their mean fraction beside.
 //! - **Order.** Lines must come in non-decreasing `window_start` (as `aggregate` writes them),
 //!   with one window width throughout, at most one cell line per window and one line per
 //!   machine per window.
@@ -313,6 +318,12 @@ pub(crate) struct Report {
     pub windows_per_column: u64,
     pub heatmap: Heatmap,
     pub top: Vec<MachineSummary>,
+    /// The windows carry capacities: cell and heatmap values are allocated / capacity.
+    pub utilisation: bool,
+    /// Machines up at the last window end, and the most over-committed machines in a
+    /// window with its start (both 0 without machines).
+    pub machines_up: u64,
+    pub peak_overcommitted: (u64, u64),
 }
 
 impl Report {
@@ -359,6 +370,9 @@ pub(crate) struct Accumulator {
     /// `machines[i].id`, apart: a small array that a search walks through quickly.
     ids: Vec<u64>,
     cursor: usize,
+    utilisation: bool,
+    machines_up: u64,
+    peak_overcommitted: (u64, u64),
 }
 
 fn field(field: &str, reason: String) -> Problem {
@@ -390,6 +404,9 @@ impl Accumulator {
             machines: Vec::new(),
             ids: Vec::new(),
             cursor: 0,
+            utilisation: false,
+            machines_up: 0,
+            peak_overcommitted: (0, 0),
         }
     }
 
@@ -465,9 +482,24 @@ impl Accumulator {
             self.cell_grid
                 .for_range(prev + 1, window, |k, n| cells[k].add_state(&state, n));
         }
+        // From the first cell line with machines on, values are fractions of capacity.
+        self.utilisation |= c.machines_up.is_some_and(|n| n > 0);
+        let (cpu, memory) = if self.utilisation {
+            (
+                c.allocated_cpu_fraction.unwrap_or(0.0),
+                c.allocated_memory_fraction.unwrap_or(0.0),
+            )
+        } else {
+            (c.allocated_cpu, c.allocated_memory)
+        };
+        self.machines_up = c.machines_up.unwrap_or(0);
+        let over = c.overcommitted_machines.unwrap_or(0);
+        if over > self.peak_overcommitted.0 {
+            self.peak_overcommitted = (over, c.window_start);
+        }
         let state = CellState {
-            cpu: c.allocated_cpu,
-            memory: c.allocated_memory,
+            cpu,
+            memory,
             running: c.running_tasks,
             pending: c.pending_tasks,
         };
@@ -482,8 +514,8 @@ impl Accumulator {
         for (a, n) in self.job_events_by_type.iter_mut().zip(c.job_events) {
             *a += n;
         }
-        if c.allocated_cpu > self.peak_cell_cpu.0 {
-            self.peak_cell_cpu = (c.allocated_cpu, c.window_start);
+        if cpu > self.peak_cell_cpu.0 {
+            self.peak_cell_cpu = (cpu, c.window_start);
         }
         if c.running_tasks > self.peak_running.0 {
             self.peak_running = (c.running_tasks, c.window_start);
@@ -508,12 +540,17 @@ impl Accumulator {
             ));
         }
         let grid = self.heat_grid;
+        let value = if self.utilisation {
+            m.allocated_cpu_fraction.unwrap_or(0.0)
+        } else {
+            m.allocated_cpu
+        };
         let acc = &mut self.machines[i];
         let held = acc.last_cpu;
         acc.fill(&grid, acc.last_window + 1, window, held);
-        acc.fill(&grid, window, window + 1, m.allocated_cpu);
+        acc.fill(&grid, window, window + 1, value);
         acc.last_window = window;
-        acc.last_cpu = m.allocated_cpu;
+        acc.last_cpu = value;
         if m.peak_allocated_cpu > acc.peak_cpu {
             acc.peak_cpu = m.peak_allocated_cpu;
             acc.peak_at = m.window_start;
@@ -696,6 +733,9 @@ impl Accumulator {
             windows_per_column: grid.per_bucket(),
             heatmap,
             top,
+            utilisation: self.utilisation,
+            machines_up: self.machines_up,
+            peak_overcommitted: self.peak_overcommitted,
         })
     }
 }

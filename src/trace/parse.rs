@@ -2,7 +2,7 @@
 //! going through `&str` and `str::parse` for integers costs a third of the parse time.
 
 use super::error::RowError;
-use super::record::{EventType, JobEvent, MissingInfo, TaskEvent};
+use super::record::{EventType, JobEvent, MachineEvent, MachineEventType, MissingInfo, TaskEvent};
 use csv::ByteRecord;
 
 pub const JOB_FIELDS: [&str; 8] = [
@@ -30,6 +30,15 @@ pub const TASK_FIELDS: [&str; 13] = [
     "memory request",
     "disk space request",
     "different machines restriction",
+];
+
+pub const MACHINE_FIELDS: [&str; 6] = [
+    "time",
+    "machine ID",
+    "event type",
+    "platform ID",
+    "CPUs",
+    "Memory",
 ];
 
 fn invalid(field: &'static str, raw: &[u8], reason: &'static str) -> RowError {
@@ -148,6 +157,23 @@ pub fn parse_job(row: &ByteRecord) -> Result<JobEvent, RowError> {
     })
 }
 
+/// Parses one `machine_events` row (6 fields).
+pub fn parse_machine(row: &ByteRecord) -> Result<MachineEvent, RowError> {
+    check_count(row, 6)?;
+    let f = |i: usize| &row[i];
+    let code = req_u64(MACHINE_FIELDS[2], f(2))?;
+    let event_type = MachineEventType::from_code(code)
+        .ok_or_else(|| invalid(MACHINE_FIELDS[2], f(2), "unknown machine event type (0..2)"))?;
+    Ok(MachineEvent {
+        time: req_u64(MACHINE_FIELDS[0], f(0))?,
+        machine_id: req_u64(MACHINE_FIELDS[1], f(1))?,
+        event_type,
+        platform_id: opt_string(MACHINE_FIELDS[3], f(3))?,
+        cpus: opt_f64(MACHINE_FIELDS[4], f(4))?,
+        memory: opt_f64(MACHINE_FIELDS[5], f(5))?,
+    })
+}
+
 /// Parses one `task_events` row (13 fields).
 pub fn parse_task(row: &ByteRecord) -> Result<TaskEvent, RowError> {
     check_count(row, 13)?;
@@ -217,6 +243,66 @@ mod tests {
         assert_eq!(j.scheduling_class, Some(3));
     }
 
+    /// Real lines of machine_events part-00000: an ADD with capacity, one with the capacity
+    /// empty (unknown, not 0), a REMOVE.
+    #[test]
+    fn real_machine_lines() {
+        let m = parse_machine(&row(
+            "0,5,0,HofLGzk1Or/8Ildj2+Lqv0UGGvY82NLoni8+J/Yy0RU=,0.5,0.2493",
+        ))
+        .unwrap();
+        assert_eq!(m.time, 0);
+        assert_eq!(m.machine_id, 5);
+        assert_eq!(m.event_type, MachineEventType::Add);
+        assert_eq!(m.platform_id.as_deref().map(str::len), Some(44));
+        assert_eq!((m.cpus, m.memory), (Some(0.5), Some(0.2493)));
+        let m = parse_machine(&row(
+            "113019603442,6264344062,0,JQ1tVQBMHBAIISU1gUNXk2powhYumYA+4cB3KzU29l8=,,",
+        ))
+        .unwrap();
+        assert_eq!(m.machine_id, 6264344062, "machine IDs exceed 2^32");
+        assert_eq!(
+            (m.cpus, m.memory),
+            (None, None),
+            "empty is unknown, never 0"
+        );
+        let m = parse_machine(&row(
+            "779231019,5782512,1,HofLGzk1Or/8Ildj2+Lqv0UGGvY82NLoni8+J/Yy0RU=,0.5,0.2493",
+        ))
+        .unwrap();
+        assert_eq!(m.event_type, MachineEventType::Remove);
+        let m = parse_machine(&row("5,7,2,,,")).unwrap();
+        assert_eq!(m.event_type, MachineEventType::Update);
+        assert_eq!(m.platform_id, None);
+    }
+
+    #[test]
+    fn machine_errors_name_the_field() {
+        let e = parse_machine(&row("1,2,3,p,0.5,0.5")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("field `event type`: unknown machine event type (0..2): \"3\""),
+            "{e}"
+        );
+        let e = parse_machine(&row("1,,0,p,0.5,0.5")).unwrap_err();
+        assert_eq!(
+            e,
+            RowError::Missing {
+                field: "machine ID"
+            }
+        );
+        let e = parse_machine(&row("1,2,0,p,half,0.5")).unwrap_err();
+        assert!(e.to_string().contains("field `CPUs`"), "{e}");
+        let e = parse_machine(&row("1,2,0,p,0.5")).unwrap_err();
+        assert_eq!(
+            e,
+            RowError::FieldCount {
+                expected: 6,
+                got: 5
+            }
+        );
+    }
+
     #[test]
     fn large_ids_and_after_the_end_sentinels() {
         let t = parse_task(&row("18446744073709551615,,6400000000,1,,5,u,,0,,,,1")).unwrap();
@@ -268,7 +354,7 @@ mod tests {
             numeric in proptest::collection::vec("[0-9]{0,21}", 13),
         ) {
             let row = ByteRecord::from(fields.clone());
-            for r in [parse_task(&row).err(), parse_job(&row).err()].into_iter().flatten() {
+            for r in [parse_task(&row).err(), parse_job(&row).err(), parse_machine(&row).err()].into_iter().flatten() {
                 let msg = r.to_string();
                 proptest::prop_assert!(msg.contains("field") || msg.contains("fields"), "{}", msg);
             }
@@ -279,6 +365,10 @@ mod tests {
             }
             let row = ByteRecord::from(numeric[..8].to_vec());
             if let Err(e) = parse_job(&row) {
+                proptest::prop_assert!(e.to_string().contains("field"));
+            }
+            let row = ByteRecord::from(numeric[..6].to_vec());
+            if let Err(e) = parse_machine(&row) {
                 proptest::prop_assert!(e.to_string().contains("field"));
             }
         }

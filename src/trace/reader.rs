@@ -4,7 +4,7 @@
 
 use super::error::{RowError, SkipReason, TraceError};
 use super::location::Location;
-use super::parse::{parse_job, parse_task};
+use super::parse::{parse_job, parse_machine, parse_task};
 use super::record::{Position, Record, Table};
 use super::selection::PartSelection;
 use crate::fetch::{Client, RemotePart};
@@ -255,6 +255,7 @@ impl TableReader {
             let parsed = match self.table {
                 Table::Job => parse_job(&self.row).map(Record::Job),
                 Table::Task => parse_task(&self.row).map(Record::Task),
+                Table::Machine => parse_machine(&self.row).map(Record::Machine),
             };
             let checked = parsed.and_then(|rec| match self.prev_time {
                 Some(previous) if rec.time() < previous => Err(RowError::TimeOrder {
@@ -351,6 +352,30 @@ mod tests {
         let mut r = TableReader::open(Table::Job, dir.path(), OnError::Skip).unwrap();
         assert_eq!(r.by_ref().count(), 2);
         assert_eq!(r.skipped().get(SkipReason::TimeOrder), 1);
+    }
+
+    /// A bad machine row stops the reader with file, line and field, like the other tables;
+    /// under skip it is counted.
+    #[test]
+    fn machine_rows_are_validated_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("part-00000-of-00001.csv.gz"),
+            gz(&["0,5,0,p,0.5,0.2493\n1,6,7,p,0.5,0.5\n2,7,1,,,\n"]),
+        )
+        .unwrap();
+        let mut r = TableReader::open(Table::Machine, dir.path(), OnError::Fail).unwrap();
+        assert!(matches!(r.next(), Some(Ok((Record::Machine(_), _)))));
+        let err = r.next().unwrap().unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "part-00000-of-00001.csv.gz:2: field `event type`: unknown machine event type (0..2): \"7\""
+            ),
+            "{err}"
+        );
+        let mut r = TableReader::open(Table::Machine, dir.path(), OnError::Skip).unwrap();
+        assert_eq!(r.by_ref().count(), 2);
+        assert_eq!(r.skipped().get(SkipReason::InvalidValue), 1);
     }
 
     #[test]

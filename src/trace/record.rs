@@ -1,4 +1,4 @@
-//! Typed rows of the two trace tables, exactly as in the trace's schema.
+//! Typed rows of the three trace tables, exactly as in the trace's schema.
 //!
 //! Optional fields are `Option`s: an empty CSV field is "missing", never 0 or "unknown"
 //! (the first implementation summed unscheduled tasks under a fake machine 0).
@@ -17,20 +17,26 @@ pub fn is_after_end(time: u64) -> bool {
     time >= TIME_AFTER_END
 }
 
-/// Which table a row comes from. The order matters: jobs sort before tasks at equal time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Which table a row comes from. The ORDER (not the discriminant) matters: at equal times
+/// machines sort before jobs before tasks, so a machine added at t exists before the tasks
+/// scheduled on it at t. The discriminant is an index into per-table arrays: job and task
+/// kept 0 and 1 when the machine table came, so two-table code paths did not move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     Job = 0,
     Task = 1,
+    Machine = 2,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Job, Table::Task];
+    /// Every table, in index order (job, task, machine).
+    pub const ALL: [Table; 3] = [Table::Job, Table::Task, Table::Machine];
 
     pub fn name(self) -> &'static str {
         match self {
             Table::Job => "job",
             Table::Task => "task",
+            Table::Machine => "machine",
         }
     }
 
@@ -39,7 +45,35 @@ impl Table {
         match self {
             Table::Job => 8,
             Table::Task => 13,
+            Table::Machine => 6,
         }
+    }
+
+    /// Position in the global order at equal times: machine 0, job 1, task 2.
+    pub fn order_rank(self) -> u8 {
+        match self {
+            Table::Machine => 0,
+            Table::Job => 1,
+            Table::Task => 2,
+        }
+    }
+
+    /// Index into per-table arrays (job 0, task 1, machine 2).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl PartialOrd for Table {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// machine < job < task (the global order at equal times).
+impl Ord for Table {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order_rank().cmp(&other.order_rank())
     }
 }
 
@@ -138,6 +172,61 @@ impl fmt::Display for EventType {
     }
 }
 
+/// Event types of `machine_events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum MachineEventType {
+    /// The machine becomes available, with its capacity.
+    Add = 0,
+    /// It leaves the cluster (failure, maintenance); its tasks end through their own events.
+    Remove = 1,
+    /// Its available resources change.
+    Update = 2,
+}
+
+impl MachineEventType {
+    pub const ALL: [MachineEventType; 3] = [
+        MachineEventType::Add,
+        MachineEventType::Remove,
+        MachineEventType::Update,
+    ];
+
+    pub fn from_code(code: u64) -> Option<MachineEventType> {
+        MachineEventType::ALL
+            .get(usize::try_from(code).ok()?)
+            .copied()
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// `ADD`, `REMOVE`, `UPDATE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MachineEventType::Add => "ADD",
+            MachineEventType::Remove => "REMOVE",
+            MachineEventType::Update => "UPDATE",
+        }
+    }
+}
+
+impl TryFrom<u8> for MachineEventType {
+    type Error = InvalidCode;
+    fn try_from(code: u8) -> Result<Self, InvalidCode> {
+        MachineEventType::from_code(code.into()).ok_or(InvalidCode {
+            what: "machine event type",
+            code,
+        })
+    }
+}
+
+impl fmt::Display for MachineEventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The `missing info` column: why a record is synthesised or incomplete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -203,11 +292,24 @@ pub struct TaskEvent {
     pub different_machines_restriction: Option<bool>,
 }
 
-/// A row of either table.
+/// One row of `machine_events`. Capacities are in the tasks' normalised unit (largest
+/// machine = 1.0); an empty field is unknown, not 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MachineEvent {
+    pub time: u64,
+    pub machine_id: u64,
+    pub event_type: MachineEventType,
+    pub platform_id: Option<String>,
+    pub cpus: Option<f64>,
+    pub memory: Option<f64>,
+}
+
+/// A row of any table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Job(JobEvent),
     Task(TaskEvent),
+    Machine(MachineEvent),
 }
 
 impl Record {
@@ -215,6 +317,7 @@ impl Record {
         match self {
             Record::Job(j) => j.time,
             Record::Task(t) => t.time,
+            Record::Machine(m) => m.time,
         }
     }
 
@@ -222,20 +325,25 @@ impl Record {
         match self {
             Record::Job(_) => Table::Job,
             Record::Task(_) => Table::Task,
+            Record::Machine(_) => Table::Machine,
         }
     }
 
-    pub fn job_id(&self) -> u64 {
+    /// The Kafka key's ID: the job ID for jobs and tasks, the machine ID for machines.
+    pub fn key_id(&self) -> u64 {
         match self {
             Record::Job(j) => j.job_id,
             Record::Task(t) => t.job_id,
+            Record::Machine(m) => m.machine_id,
         }
     }
 
-    pub fn event_type(&self) -> EventType {
+    /// The job ID of a job or task row; `None` for a machine row.
+    pub fn job_id(&self) -> Option<u64> {
         match self {
-            Record::Job(j) => j.event_type,
-            Record::Task(t) => t.event_type,
+            Record::Job(j) => Some(j.job_id),
+            Record::Task(t) => Some(t.job_id),
+            Record::Machine(_) => None,
         }
     }
 
@@ -249,6 +357,7 @@ impl Record {
                 j.logical_job_name = None;
             }
             Record::Task(t) => t.user = None,
+            Record::Machine(m) => m.platform_id = None,
         }
         self
     }
@@ -266,7 +375,8 @@ pub struct Position {
 /// A trace row with its place in the global order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// Global sequence number: 0, 1, 2, ... in (time, table, part, line) order.
+    /// Global sequence number: 0, 1, 2, ... in (time, table, part, line) order, tables
+    /// ordered machine < job < task.
     pub seq: u64,
     pub record: Record,
 }

@@ -3,9 +3,12 @@
 //! See the module documentation of [`crate::window`] for the rules and the decisions taken.
 
 use super::hash::FxHashMap;
-use super::output::{CellWindow, ClosedWindow, EventCounts, MachineWindow};
+use super::output::{CellWindow, ClosedWindow, EventCounts, MachineEventCounts, MachineWindow};
 use super::tasks::{TaskState, TaskTable};
-use crate::trace::{is_after_end, Event, EventType, Record, Table, TaskEvent, TIME_AFTER_END};
+use crate::trace::{
+    is_after_end, Event, EventType, MachineEvent, MachineEventType, Record, Table, TaskEvent,
+    TIME_AFTER_END,
+};
 
 /// Default window width: 1 minute of trace time.
 pub const DEFAULT_WIDTH_US: u64 = 60_000_000;
@@ -43,6 +46,28 @@ struct Machine {
     peak_cpu: f64,
     /// EVICT, FAIL, FINISH, KILL, LOST (index = type code - 2).
     terminal: [u64; 5],
+    /// Machine events of the open window (when `epoch` is the open window's).
+    machine_events: u64,
+    /// From `machine_events`: up or removed; `None` before its first machine event.
+    up: Option<bool>,
+    cpu_capacity: Option<f64>,
+    mem_capacity: Option<f64>,
+    /// Counted in [`CellState::overcommitted_machines`].
+    over: bool,
+}
+
+impl Machine {
+    /// Up, with a known capacity that its allocation exceeds (by more than rounding error).
+    fn is_overcommitted(&self) -> bool {
+        self.up == Some(true)
+            && (self.cpu_capacity.is_some_and(|c| self.cpu > c + ZERO_CLAMP)
+                || self.mem_capacity.is_some_and(|c| self.mem > c + ZERO_CLAMP))
+    }
+}
+
+/// `allocated / capacity` when the capacity is known and positive.
+fn fraction(allocated: f64, capacity: Option<f64>) -> Option<f64> {
+    capacity.filter(|&c| c > 0.0).map(|c| allocated / c)
 }
 
 /// Cell totals now (not per window).
@@ -55,15 +80,69 @@ pub struct CellState {
     pub placed_tasks: u64,
     pub allocated_cpu: f64,
     pub allocated_memory: f64,
+    /// Machines up (from `machine_events`).
+    pub machines_up: u64,
+    /// Sums of the known capacities of the machines up (0.0 when none is up).
+    pub cpu_capacity: f64,
+    pub memory_capacity: f64,
+    /// Machines up whose allocation exceeds their known capacity.
+    pub overcommitted_machines: u64,
+    /// At least one machine event was pushed: the capacity fields mean something.
+    pub has_machines: bool,
 }
 
-/// A machine's allocation now.
+impl CellState {
+    /// Cell allocated CPU / capacity; `None` without machines or with a capacity of 0.
+    pub fn allocated_cpu_fraction(&self) -> Option<f64> {
+        fraction(
+            self.allocated_cpu,
+            self.has_machines.then_some(self.cpu_capacity),
+        )
+    }
+
+    /// Cell allocated memory / capacity; `None` without machines or with a capacity of 0.
+    pub fn allocated_memory_fraction(&self) -> Option<f64> {
+        fraction(
+            self.allocated_memory,
+            self.has_machines.then_some(self.memory_capacity),
+        )
+    }
+}
+
+/// A machine's allocation and capacity now.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MachineAllocation {
     pub machine_id: u64,
     pub allocated_cpu: f64,
     pub allocated_memory: f64,
     pub running_tasks: u64,
+    /// `None` before its first machine event.
+    pub up: Option<bool>,
+    pub cpu_capacity: Option<f64>,
+    pub memory_capacity: Option<f64>,
+}
+
+impl MachineAllocation {
+    fn of(machine_id: u64, m: &Machine) -> Self {
+        MachineAllocation {
+            machine_id,
+            allocated_cpu: m.cpu,
+            allocated_memory: m.mem,
+            running_tasks: m.running,
+            up: m.up,
+            cpu_capacity: m.cpu_capacity,
+            memory_capacity: m.mem_capacity,
+        }
+    }
+
+    /// Allocated / capacity when the capacity is known and positive.
+    pub fn allocated_cpu_fraction(&self) -> Option<f64> {
+        fraction(self.allocated_cpu, self.cpu_capacity)
+    }
+
+    pub fn allocated_memory_fraction(&self) -> Option<f64> {
+        fraction(self.allocated_memory, self.memory_capacity)
+    }
 }
 
 /// Rows that do not follow the documented life cycle, counted (they are all handled, see the
@@ -92,6 +171,12 @@ pub struct Anomalies {
     pub update_running_machine_mismatch: u64,
     /// UPDATE_PENDING of a task that is not PENDING (ignored).
     pub update_pending_not_pending: u64,
+    /// Machine ADD of a machine already up (its capacity is replaced by the row's).
+    pub machine_adds_of_up: u64,
+    /// Machine REMOVE of a machine not up (it stays down).
+    pub machine_removes_of_not_up: u64,
+    /// Machine UPDATE of a machine not up (the capacity is updated; the state is unchanged).
+    pub machine_updates_of_not_up: u64,
 }
 
 /// Per-machine tumbling-window aggregator over the globally ordered event stream.
@@ -108,9 +193,11 @@ pub struct Aggregator {
     epoch: u64,
     win_tasks: EventCounts,
     win_jobs: EventCounts,
+    win_machines: MachineEventCounts,
     cell: CellState,
     total_tasks: EventCounts,
     total_jobs: EventCounts,
+    total_machines: MachineEventCounts,
     events: u64,
     after_end: u64,
     windows_closed: u64,
@@ -128,6 +215,20 @@ pub struct Aggregator {
 fn clamp_tiny_negative(x: &mut f64) {
     if *x < 0.0 && *x > -ZERO_CLAMP {
         *x = 0.0;
+    }
+}
+
+/// Keeps [`CellState::overcommitted_machines`] equal to the machines that are over now.
+#[inline]
+fn refresh_over(m: &mut Machine, c: &mut CellState) {
+    let over = m.is_overcommitted();
+    if over != m.over {
+        m.over = over;
+        if over {
+            c.overcommitted_machines += 1;
+        } else {
+            c.overcommitted_machines -= 1;
+        }
     }
 }
 
@@ -149,6 +250,7 @@ fn touch<'a>(
         m.mem_n = 0;
         m.peak_cpu = m.cpu; // the value at the window start
         m.terminal = [0; 5];
+        m.machine_events = 0;
         touched.push(id);
     }
     m
@@ -169,9 +271,11 @@ impl Aggregator {
             epoch: 0,
             win_tasks: EventCounts::default(),
             win_jobs: EventCounts::default(),
+            win_machines: MachineEventCounts::default(),
             cell: CellState::default(),
             total_tasks: EventCounts::default(),
             total_jobs: EventCounts::default(),
+            total_machines: MachineEventCounts::default(),
             events: 0,
             after_end: 0,
             windows_closed: 0,
@@ -247,8 +351,82 @@ impl Aggregator {
                 }
                 self.task_event(t, in_window);
             }
+            Record::Machine(m) => {
+                self.total_machines.add(m.event_type);
+                if in_window {
+                    self.win_machines.add(m.event_type);
+                }
+                self.machine_event(m, in_window);
+            }
         }
         Ok(())
+    }
+
+    /// ADD: up with the row's capacity (an empty field is unknown); UPDATE: each non-empty
+    /// field replaces the old value; REMOVE: down (its tasks end only through their own
+    /// events). The cell's capacity sums follow incrementally: the machine's old share is
+    /// taken out and its new share put in.
+    fn machine_event(&mut self, e: &MachineEvent, in_window: bool) {
+        let epoch = self.epoch;
+        let m = if in_window {
+            let m = touch(&mut self.machines, &mut self.touched, epoch, e.machine_id);
+            m.machine_events += 1;
+            m
+        } else {
+            self.machines.entry(e.machine_id).or_default()
+        };
+        let c = &mut self.cell;
+        c.has_machines = true;
+        let was_up = m.up == Some(true);
+        if was_up {
+            c.machines_up -= 1;
+            if let Some(v) = m.cpu_capacity {
+                c.cpu_capacity -= v;
+            }
+            if let Some(v) = m.mem_capacity {
+                c.memory_capacity -= v;
+            }
+        }
+        match e.event_type {
+            MachineEventType::Add => {
+                if was_up {
+                    self.anomalies.machine_adds_of_up += 1;
+                }
+                m.up = Some(true);
+                m.cpu_capacity = e.cpus;
+                m.mem_capacity = e.memory;
+            }
+            MachineEventType::Update => {
+                if !was_up {
+                    self.anomalies.machine_updates_of_not_up += 1;
+                }
+                m.cpu_capacity = e.cpus.or(m.cpu_capacity);
+                m.mem_capacity = e.memory.or(m.mem_capacity);
+            }
+            MachineEventType::Remove => {
+                if !was_up {
+                    self.anomalies.machine_removes_of_not_up += 1;
+                }
+                m.up = Some(false);
+            }
+        }
+        if m.up == Some(true) {
+            c.machines_up += 1;
+            if let Some(v) = m.cpu_capacity {
+                c.cpu_capacity += v;
+            }
+            if let Some(v) = m.mem_capacity {
+                c.memory_capacity += v;
+            }
+        }
+        if c.machines_up == 0 {
+            c.cpu_capacity = 0.0;
+            c.memory_capacity = 0.0;
+        } else {
+            clamp_tiny_negative(&mut c.cpu_capacity);
+            clamp_tiny_negative(&mut c.memory_capacity);
+        }
+        refresh_over(m, c);
     }
 
     /// End of stream: closes the open window (if any). Further pushes are errors.
@@ -407,6 +585,7 @@ impl Aggregator {
             clamp_tiny_negative(&mut m.mem);
         }
         let c = &mut self.cell;
+        refresh_over(m, c);
         c.placed_tasks -= 1;
         c.allocated_cpu -= cpu;
         c.allocated_memory -= mem;
@@ -430,6 +609,7 @@ impl Aggregator {
             m.peak_cpu = m.cpu;
         }
         let c = &mut self.cell;
+        refresh_over(m, c);
         c.placed_tasks += 1;
         c.allocated_cpu += cpu;
         c.allocated_memory += mem;
@@ -460,6 +640,7 @@ impl Aggregator {
         if m.epoch == epoch && m.cpu > m.peak_cpu {
             m.peak_cpu = m.cpu;
         }
+        refresh_over(m, c);
     }
 
     /// Closes the open window (if any) and hands it to `emit`.
@@ -478,6 +659,13 @@ impl Aggregator {
             pending_tasks: self.cell.pending_tasks,
             allocated_cpu: self.cell.allocated_cpu,
             allocated_memory: self.cell.allocated_memory,
+            machine_events_by_type: self.win_machines,
+            machines_up: self.cell.machines_up,
+            cpu_capacity: self.cell.has_machines.then_some(self.cell.cpu_capacity),
+            memory_capacity: self.cell.has_machines.then_some(self.cell.memory_capacity),
+            allocated_cpu_fraction: self.cell.allocated_cpu_fraction(),
+            allocated_memory_fraction: self.cell.allocated_memory_fraction(),
+            overcommitted_machines: self.cell.overcommitted_machines,
         };
         self.touched.sort_unstable();
         self.closed.machines.clear();
@@ -501,11 +689,18 @@ impl Aggregator {
                 finishes: m.terminal[2],
                 kills: m.terminal[3],
                 losts: m.terminal[4],
+                up: m.up,
+                cpu_capacity: m.cpu_capacity,
+                memory_capacity: m.mem_capacity,
+                allocated_cpu_fraction: fraction(m.cpu, m.cpu_capacity),
+                allocated_memory_fraction: fraction(m.mem, m.mem_capacity),
+                machine_events: m.machine_events,
             });
         }
         self.touched.clear();
         self.win_tasks.clear();
         self.win_jobs.clear();
+        self.win_machines.clear();
         self.windows_closed += 1;
         self.has_closed = true;
         // Statistics of the closed window's machines are stale from now on.
@@ -539,22 +734,16 @@ impl Aggregator {
 
     /// Current allocation of every machine seen so far (any order).
     pub fn machines(&self) -> impl Iterator<Item = MachineAllocation> + '_ {
-        self.machines.iter().map(|(&id, m)| MachineAllocation {
-            machine_id: id,
-            allocated_cpu: m.cpu,
-            allocated_memory: m.mem,
-            running_tasks: m.running,
-        })
+        self.machines
+            .iter()
+            .map(|(&id, m)| MachineAllocation::of(id, m))
     }
 
     /// Current allocation of one machine.
     pub fn machine(&self, machine_id: u64) -> Option<MachineAllocation> {
-        self.machines.get(&machine_id).map(|m| MachineAllocation {
-            machine_id,
-            allocated_cpu: m.cpu,
-            allocated_memory: m.mem,
-            running_tasks: m.running,
-        })
+        self.machines
+            .get(&machine_id)
+            .map(|m| MachineAllocation::of(machine_id, m))
     }
 
     /// Machines seen so far.
@@ -567,15 +756,24 @@ impl Aggregator {
         self.tasks.len()
     }
 
-    /// Events pushed so far, by type, for one table (after-the-end events included).
+    /// Events pushed so far, by type, for the job or task table (after-the-end events
+    /// included). Machine events have their own types: [`Self::machine_events_by_type`]
+    /// (here they are all zeros).
     pub fn events_by_type(&self, table: Table) -> &EventCounts {
+        static NONE: EventCounts = EventCounts([0; 9]);
         match table {
             Table::Job => &self.total_jobs,
             Table::Task => &self.total_tasks,
+            Table::Machine => &NONE,
         }
     }
 
-    /// Events pushed so far (both tables, after-the-end events included).
+    /// Machine events pushed so far, by type.
+    pub fn machine_events_by_type(&self) -> &MachineEventCounts {
+        &self.total_machines
+    }
+
+    /// Events pushed so far (all tables, after-the-end events included).
     pub fn events(&self) -> u64 {
         self.events
     }

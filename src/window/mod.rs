@@ -28,8 +28,8 @@
 //!   default); time 0 falls in the first window. An event exactly at a window's end belongs to
 //!   the next window.
 //! - The input is ordered, so a window closes exactly when the first event at or after its end
-//!   arrives (or at [`Aggregator::finish`]). Windows without any event (job or task) produce
-//!   nothing: no cell line, no machine line.
+//!   arrives (or at [`Aggregator::finish`]). Windows without any event (job, task or machine)
+//!   produce nothing: no cell line, no machine line.
 //! - Every window with at least one event produces one cell line; a window with only job
 //!   events has a cell line and no machine line.
 //! - After-the-end events (time 2^63-1 or 2^64-1) are counted apart
@@ -64,6 +64,42 @@
 //!   add new); when a machine (resp. the cell) has no placed running task left its allocation
 //!   is set to exactly 0.0, and values in (-1e-9, 0) are clamped to 0.0.
 //!
+//! # Machines and capacity (`machine_events`, when the stream has it)
+//! - State per machine: ADD makes it up with the row's capacity (`CPUs`, `Memory`; an empty
+//!   field makes that capacity unknown, never 0); UPDATE replaces each non-empty capacity
+//!   field (an empty field keeps the old value) and leaves up/down as it is; REMOVE makes it
+//!   down. **Decision**: REMOVE keeps the last known capacity (the real REMOVE rows repeat
+//!   it), and its tasks end only through their own task events: a machine down keeps its
+//!   allocation until their EVICT/LOST/KILL rows arrive.
+//! - At equal times machine rows come before job and task rows (the merge order), so a machine
+//!   added at t is up for the tasks scheduled on it at t.
+//! - **Decision**: rows that do not follow the life cycle (never seen in the real table) are
+//!   applied as written and counted: an ADD of a machine up replaces its capacity
+//!   ([`Anomalies::machine_adds_of_up`]), a REMOVE of a machine not up leaves it down
+//!   (`machine_removes_of_not_up`), an UPDATE of a machine not up updates its capacity and
+//!   leaves its state (`machine_updates_of_not_up`).
+//! - Machine line fields (at the window end): `up` (`true`/`false`; `null` before the
+//!   machine's first machine event), `cpu_capacity`, `memory_capacity` (last known, `null`
+//!   if unknown), `allocated_cpu_fraction`, `allocated_memory_fraction` (allocated /
+//!   capacity when the capacity is known and positive, else `null`; whether the machine is
+//!   up does not matter), `machine_events` (its machine events in the window). A machine
+//!   has a line in a window where it has a machine event, even without task events.
+//! - Cell line fields: `machine_events_by_type` (`ADD`, `REMOVE`, `UPDATE`, zeros included),
+//!   `machines_up`, `cpu_capacity` and `memory_capacity` (sums of the known capacities of
+//!   the machines up: a machine up with an unknown capacity adds nothing),
+//!   `allocated_cpu_fraction` and `allocated_memory_fraction` (the cell's `allocated_*`, on
+//!   every machine whether up or not, divided by the capacity; `null` when the capacity is
+//!   0 or unknown), `overcommitted_machines` (machines up whose allocated CPU exceeds their
+//!   known CPU capacity or whose allocated memory exceeds their known memory capacity, by
+//!   more than [`ZERO_CLAMP`] so that rounding error is not over-commitment).
+//! - Before the first machine event of the stream (so always, without `--machines`) the
+//!   cell's capacities and fractions are `null` and its counts 0; machine lines have `up`,
+//!   capacities and fractions `null` and `machine_events` 0.
+//! - Floating point: the cell's capacity sums are updated incrementally in stream order (the
+//!   machine's old share out, its new share in); with no machine up they are exactly 0.0,
+//!   and values in (-1e-9, 0) become 0.0. The over-committed count is kept exact by
+//!   re-checking a machine whenever its allocation, capacity or state changes.
+//!
 //! # Lines
 //! - **Decision** on "machines with at least one task event": a machine has a line in a window
 //!   when at least one task event of the window carries its machine ID **or** concerns a task
@@ -81,6 +117,8 @@
 //! - Cell line: `task_events_by_type` and `job_events_by_type` carry **all 9 type names with
 //!   zeros** (fixed shape for consumers); `running_tasks` includes tasks running on an unknown
 //!   machine; `allocated_*` is the sum over the machines (maintained incrementally).
+//! - Field lists and their order: the structs [`CellWindow`] and [`MachineWindow`] (the
+//!   JSON writer follows them; a test holds the two equal).
 //! - Order: by window, the cell line first, then the machine lines by machine ID ascending.
 //!
 //! # Cost
@@ -100,7 +138,7 @@ pub use aggregator::{
     Aggregator, Anomalies, CellState, MachineAllocation, WindowError, DEFAULT_WIDTH_US, ZERO_CLAMP,
 };
 pub use output::{
-    write_json_lines, CellWindow, ClosedWindow, EventCounts, JsonLinesWriter, MachineWindow,
-    WindowSink,
+    write_json_lines, CellWindow, ClosedWindow, EventCounts, JsonLinesWriter, MachineEventCounts,
+    MachineWindow, WindowSink,
 };
 pub use parquet::{schema_text as parquet_schema, ParquetWindowWriter, TRACE_EPOCH_UNIX_US};

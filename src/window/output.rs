@@ -2,7 +2,7 @@
 //! that had a task event in it, as structs (for the metrics stage) and as JSON Lines.
 
 use crate::json_out::JsonOut;
-use crate::trace::EventType;
+use crate::trace::{EventType, MachineEventType};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::io::{self, Write};
 
@@ -45,6 +45,45 @@ impl Serialize for EventCounts {
     }
 }
 
+/// Machine event counts indexed by [`MachineEventType`] code. Serialised as
+/// `{"ADD":..,"REMOVE":..,"UPDATE":..}`, zeros included.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MachineEventCounts(pub [u64; 3]);
+
+impl MachineEventCounts {
+    #[inline]
+    pub fn add(&mut self, event_type: MachineEventType) {
+        self.0[usize::from(event_type.code())] += 1;
+    }
+
+    pub fn get(&self, event_type: MachineEventType) -> u64 {
+        self.0[usize::from(event_type.code())]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// `(type, count)` for the 3 types, zeros included, in code order.
+    pub fn iter(&self) -> impl Iterator<Item = (MachineEventType, u64)> + '_ {
+        MachineEventType::ALL.iter().map(move |&t| (t, self.get(t)))
+    }
+
+    pub fn clear(&mut self) {
+        self.0 = [0; 3];
+    }
+}
+
+impl Serialize for MachineEventCounts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        for (t, n) in self.iter() {
+            map.serialize_entry(t.name(), &n)?;
+        }
+        map.end()
+    }
+}
+
 /// The cell line of a window: events of the window by table and type, and the cell's state at
 /// the window end. JSON: `{"kind":"cell","window_start":..,...}` in this field order.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -63,6 +102,18 @@ pub struct CellWindow {
     /// Sum of the machines' allocations at the window end.
     pub allocated_cpu: f64,
     pub allocated_memory: f64,
+    /// Machine events of the window by type (all 3 types, zeros included).
+    pub machine_events_by_type: MachineEventCounts,
+    /// Machines up at the window end (0 without machine events).
+    pub machines_up: u64,
+    /// Sums of the known capacities of the machines up; `None` before any machine event.
+    pub cpu_capacity: Option<f64>,
+    pub memory_capacity: Option<f64>,
+    /// `allocated_* / *_capacity`; `None` when the capacity is unknown or 0.
+    pub allocated_cpu_fraction: Option<f64>,
+    pub allocated_memory_fraction: Option<f64>,
+    /// Machines up whose allocated CPU or memory exceeds their known capacity.
+    pub overcommitted_machines: u64,
 }
 
 /// The line of one machine in one window. JSON: `{"kind":"machine",...}` in this field order;
@@ -93,6 +144,16 @@ pub struct MachineWindow {
     pub finishes: u64,
     pub kills: u64,
     pub losts: u64,
+    /// Up (true) or removed (false) at the window end; `None` before its first machine event.
+    pub up: Option<bool>,
+    /// Last known capacity; `None` when unknown.
+    pub cpu_capacity: Option<f64>,
+    pub memory_capacity: Option<f64>,
+    /// `allocated_* / *_capacity` when the capacity is known and positive, else `None`.
+    pub allocated_cpu_fraction: Option<f64>,
+    pub allocated_memory_fraction: Option<f64>,
+    /// Its machine events in the window.
+    pub machine_events: u64,
 }
 
 /// Everything a closed window produces. Machines are sorted by `machine_id` ascending.
@@ -141,6 +202,24 @@ pub fn write_json_lines<W: Write + ?Sized>(out: &mut W, closed: &ClosedWindow) -
     o.f64_serde(c.allocated_cpu);
     o.raw(r#","allocated_memory":"#);
     o.f64_serde(c.allocated_memory);
+    o.raw(r#","machine_events_by_type":{"ADD":"#);
+    o.u64(c.machine_events_by_type.0[0]);
+    o.raw(r#","REMOVE":"#);
+    o.u64(c.machine_events_by_type.0[1]);
+    o.raw(r#","UPDATE":"#);
+    o.u64(c.machine_events_by_type.0[2]);
+    o.raw(r#"},"machines_up":"#);
+    o.u64(c.machines_up);
+    o.raw(r#","cpu_capacity":"#);
+    o.opt_f64_serde(c.cpu_capacity);
+    o.raw(r#","memory_capacity":"#);
+    o.opt_f64_serde(c.memory_capacity);
+    o.raw(r#","allocated_cpu_fraction":"#);
+    o.opt_f64_serde(c.allocated_cpu_fraction);
+    o.raw(r#","allocated_memory_fraction":"#);
+    o.opt_f64_serde(c.allocated_memory_fraction);
+    o.raw(r#","overcommitted_machines":"#);
+    o.u64(c.overcommitted_machines);
     o.raw("}\n");
     for m in &closed.machines {
         o.raw(r#"{"kind":"machine","window_start":"#);
@@ -177,6 +256,22 @@ pub fn write_json_lines<W: Write + ?Sized>(out: &mut W, closed: &ClosedWindow) -
         o.u64(m.kills);
         o.raw(r#","losts":"#);
         o.u64(m.losts);
+        o.raw(r#","up":"#);
+        match m.up {
+            Some(true) => o.raw("true"),
+            Some(false) => o.raw("false"),
+            None => o.raw("null"),
+        }
+        o.raw(r#","cpu_capacity":"#);
+        o.opt_f64_serde(m.cpu_capacity);
+        o.raw(r#","memory_capacity":"#);
+        o.opt_f64_serde(m.memory_capacity);
+        o.raw(r#","allocated_cpu_fraction":"#);
+        o.opt_f64_serde(m.allocated_cpu_fraction);
+        o.raw(r#","allocated_memory_fraction":"#);
+        o.opt_f64_serde(m.allocated_memory_fraction);
+        o.raw(r#","machine_events":"#);
+        o.u64(m.machine_events);
         o.raw("}\n");
         if o.0.len() >= 1 << 16 {
             out.write_all(o.0)?;
@@ -303,6 +398,13 @@ mod tests {
                     pending_tasks: nums[5],
                     allocated_cpu: floats[0],
                     allocated_memory: floats[1],
+                    machine_events_by_type: MachineEventCounts([nums[5], 0, nums[9]]),
+                    machines_up: nums[10],
+                    cpu_capacity: (machines > 0).then_some(floats[2]),
+                    memory_capacity: (machines > 1).then_some(floats[3]),
+                    allocated_cpu_fraction: (machines != 1).then_some(floats[4]),
+                    allocated_memory_fraction: None,
+                    overcommitted_machines: nums[11],
                 },
                 machines: (0..machines)
                     .map(|i| MachineWindow {
@@ -323,6 +425,12 @@ mod tests {
                         finishes: nums[11],
                         kills: 0,
                         losts: u64::MAX,
+                        up: [None, Some(true), Some(false)][i],
+                        cpu_capacity: (i > 0).then_some(floats[5]),
+                        memory_capacity: (i != 1).then_some(floats[1]),
+                        allocated_cpu_fraction: (i > 0).then_some(floats[6] / 0.5),
+                        allocated_memory_fraction: (i == 2).then_some(floats[0]),
+                        machine_events: nums[4],
                     })
                     .collect(),
             };
@@ -347,6 +455,7 @@ mod tests {
                 pending_tasks: 2,
                 allocated_cpu: 0.1 + 0.2,
                 allocated_memory: 0.0,
+                ..Default::default()
             },
             machines: vec![MachineWindow {
                 window_start: 0,
@@ -372,7 +481,10 @@ mod tests {
                 r#""job_events_by_type":{"SUBMIT":0,"SCHEDULE":0,"EVICT":0,"FAIL":0,"FINISH":0,"#,
                 r#""KILL":0,"LOST":0,"UPDATE_PENDING":0,"UPDATE_RUNNING":0},"#,
                 r#""running_tasks":1,"pending_tasks":2,"allocated_cpu":0.30000000000000004,"#,
-                r#""allocated_memory":0.0}"#
+                r#""allocated_memory":0.0,"#,
+                r#""machine_events_by_type":{"ADD":0,"REMOVE":0,"UPDATE":0},"machines_up":0,"#,
+                r#""cpu_capacity":null,"memory_capacity":null,"allocated_cpu_fraction":null,"#,
+                r#""allocated_memory_fraction":null,"overcommitted_machines":0}"#
             )
         );
         assert_eq!(
@@ -383,7 +495,9 @@ mod tests {
                 r#""memory_request_sum":0.0,"cpu_request_avg":0.5,"memory_request_avg":null,"#,
                 r#""allocated_cpu":0.0,"allocated_memory":0.0,"running_tasks":0,"#,
                 r#""peak_allocated_cpu":0.0,"evictions":0,"failures":0,"finishes":0,"kills":0,"#,
-                r#""losts":0}"#
+                r#""losts":0,"up":null,"cpu_capacity":null,"memory_capacity":null,"#,
+                r#""allocated_cpu_fraction":null,"allocated_memory_fraction":null,"#,
+                r#""machine_events":0}"#
             )
         );
     }

@@ -8,10 +8,12 @@
 //! memory stays bounded whatever the trace's length. The file is readable once the
 //! aggregation ends (the footer comes last, as in every Parquet file).
 
-use super::output::{CellWindow, ClosedWindow, EventCounts, MachineWindow, WindowSink};
-use crate::trace::EventType;
+use super::output::{
+    CellWindow, ClosedWindow, EventCounts, MachineEventCounts, MachineWindow, WindowSink,
+};
+use crate::trace::{EventType, MachineEventType};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use std::io::{self, Write};
@@ -37,8 +39,11 @@ enum Get {
     F64(fn(Row<'_>) -> Option<f64>),
     /// Trace time as a timestamp.
     Time(fn(Row<'_>) -> u64),
+    Bool(fn(Row<'_>) -> Option<bool>),
     /// One type's count of an [`EventCounts`] group (cell rows only).
     Count(fn(&CellWindow) -> &EventCounts, EventType),
+    /// One type's count of the machine events by type (cell rows only).
+    MachineCount(fn(&CellWindow) -> &MachineEventCounts, MachineEventType),
 }
 
 struct Column {
@@ -159,6 +164,55 @@ fn columns() -> Vec<Column> {
         col("kills", Get::U64(|r| machine(r, |m| m.kills))),
         col("losts", Get::U64(|r| machine(r, |m| m.losts))),
     ]);
+    for t in MachineEventType::ALL {
+        v.push(Column {
+            name: t.name(),
+            group: Some("machine_events_by_type"),
+            get: Get::MachineCount(|c| &c.machine_events_by_type, t),
+        });
+    }
+    v.extend([
+        col("machines_up", Get::U64(|r| cell(r, |c| c.machines_up))),
+        col(
+            "overcommitted_machines",
+            Get::U64(|r| cell(r, |c| c.overcommitted_machines)),
+        ),
+        col("up", Get::Bool(|r| machine(r, |m| m.up).flatten())),
+        col(
+            "cpu_capacity",
+            Get::F64(|r| both(r, |c| c.cpu_capacity, |m| m.cpu_capacity).and_then(finite)),
+        ),
+        col(
+            "memory_capacity",
+            Get::F64(|r| both(r, |c| c.memory_capacity, |m| m.memory_capacity).and_then(finite)),
+        ),
+        col(
+            "allocated_cpu_fraction",
+            Get::F64(|r| {
+                both(
+                    r,
+                    |c| c.allocated_cpu_fraction,
+                    |m| m.allocated_cpu_fraction,
+                )
+                .and_then(finite)
+            }),
+        ),
+        col(
+            "allocated_memory_fraction",
+            Get::F64(|r| {
+                both(
+                    r,
+                    |c| c.allocated_memory_fraction,
+                    |m| m.allocated_memory_fraction,
+                )
+                .and_then(finite)
+            }),
+        ),
+        col(
+            "machine_events",
+            Get::U64(|r| machine(r, |m| m.machine_events)),
+        ),
+    ]);
     v
 }
 
@@ -192,7 +246,8 @@ pub fn schema_text() -> String {
         }
         let rep = if nullable(c) { "OPTIONAL" } else { "REQUIRED" };
         let ty = match c.get {
-            Get::U64(_) | Get::Count(..) => "INT64 {} (INTEGER(64,false))",
+            Get::U64(_) | Get::Count(..) | Get::MachineCount(..) => "INT64 {} (INTEGER(64,false))",
+            Get::Bool(_) => "BOOLEAN {}",
             Get::F64(_) => "DOUBLE {}",
             Get::Time(_) => "INT64 {} (TIMESTAMP(MICROS,true))",
         };
@@ -208,6 +263,7 @@ pub fn schema_text() -> String {
 struct Buffer {
     ints: Vec<i64>,
     floats: Vec<f64>,
+    bools: Vec<bool>,
     defs: Vec<i16>,
 }
 
@@ -278,12 +334,20 @@ impl<W: Write + Send> ParquetWindowWriter<W> {
             let present = match c.get {
                 Get::U64(f) => f(row).map(|v| b.ints.push(v as i64)).is_some(),
                 Get::F64(f) => f(row).map(|v| b.floats.push(v)).is_some(),
+                Get::Bool(f) => f(row).map(|v| b.bools.push(v)).is_some(),
                 Get::Time(f) => {
                     b.ints
                         .push(TRACE_EPOCH_UNIX_US.saturating_add_unsigned(f(row)));
                     true
                 }
                 Get::Count(f, t) => match row {
+                    Row::Cell(cw) => {
+                        b.ints.push(f(cw).get(t) as i64);
+                        true
+                    }
+                    Row::Machine(_) => false,
+                },
+                Get::MachineCount(f, t) => match row {
                     Row::Cell(cw) => {
                         b.ints.push(f(cw).get(t) as i64);
                         true
@@ -314,12 +378,14 @@ impl<W: Write + Send> ParquetWindowWriter<W> {
             let defs = self.nullable[i].then_some(b.defs.as_slice());
             match self.columns[i].get {
                 Get::F64(_) => col.typed::<DoubleType>().write_batch(&b.floats, defs, None),
+                Get::Bool(_) => col.typed::<BoolType>().write_batch(&b.bools, defs, None),
                 _ => col.typed::<Int64Type>().write_batch(&b.ints, defs, None),
             }
             .map_err(to_io)?;
             col.close().map_err(to_io)?;
             b.ints.clear();
             b.floats.clear();
+            b.bools.clear();
             b.defs.clear();
         }
         rg.close().map_err(to_io)?;

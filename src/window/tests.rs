@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::trace::{
-    Event, EventType, JobEvent, Record, Table, TaskEvent, TIME_AFTER_END, TIME_AFTER_END_U64,
+    Event, EventType, JobEvent, MachineEvent, MachineEventType, Record, Table, TaskEvent,
+    TIME_AFTER_END, TIME_AFTER_END_U64,
 };
 use proptest::prelude::*;
 use EventType::*;
@@ -64,6 +65,17 @@ impl Feed {
         }))
     }
 
+    fn machine(
+        &mut self,
+        time: u64,
+        machine_id: u64,
+        event_type: MachineEventType,
+        cpus: Option<f64>,
+        memory: Option<f64>,
+    ) -> &mut Self {
+        self.push(machine(time, machine_id, event_type, cpus, memory))
+    }
+
     fn finish(&mut self) -> &mut Self {
         let out = &mut self.out;
         self.agg.finish(|w| out.push(w.clone()));
@@ -112,6 +124,139 @@ fn task(
         disk_space_request: None,
         different_machines_restriction: None,
     })
+}
+
+fn machine(
+    time: u64,
+    machine_id: u64,
+    event_type: MachineEventType,
+    cpus: Option<f64>,
+    memory: Option<f64>,
+) -> Record {
+    Record::Machine(MachineEvent {
+        time,
+        machine_id,
+        event_type,
+        platform_id: None,
+        cpus,
+        memory,
+    })
+}
+
+use MachineEventType::{Add, Remove, Update};
+
+#[test]
+fn machine_add_update_remove_and_capacity_fields() {
+    let mut f = Feed::new();
+    f.machine(0, M1, Add, Some(0.5), Some(0.25));
+    f.machine(0, M2, Add, None, Some(0.5)); // CPU capacity unknown
+    f.task(0, 1, 0, Some(M1), Schedule, Some(0.25), Some(0.125));
+    f.task(0, 1, 1, Some(M2), Schedule, Some(0.25), Some(0.75)); // over its memory
+    f.task(W, 1, 0, Some(M1), Finish, None, None);
+    f.machine(W + 1, M1, Update, Some(1.0), None); // memory kept
+    f.machine(2 * W, M2, Remove, Some(0.5), Some(0.5)); // its task keeps running
+    f.finish();
+    let w0 = &f.windows()[0];
+    let c = &w0.cell;
+    assert_eq!(c.machine_events_by_type.0, [2, 0, 0]);
+    assert_eq!(c.machines_up, 2);
+    assert_eq!(c.cpu_capacity, Some(0.5), "unknown capacities are left out");
+    assert_eq!(c.memory_capacity, Some(0.75));
+    assert_eq!(c.allocated_cpu_fraction, Some(0.5 / 0.5));
+    assert_eq!(c.allocated_memory_fraction, Some(0.875 / 0.75));
+    assert_eq!(c.overcommitted_machines, 1);
+    let m = f.line(0, M1);
+    assert_eq!(
+        (m.up, m.cpu_capacity, m.memory_capacity),
+        (Some(true), Some(0.5), Some(0.25))
+    );
+    assert_eq!(m.allocated_cpu_fraction, Some(0.5));
+    assert_eq!(m.allocated_memory_fraction, Some(0.5));
+    assert_eq!(m.machine_events, 1);
+    let m = f.line(0, M2);
+    assert_eq!((m.cpu_capacity, m.allocated_cpu_fraction), (None, None));
+    assert_eq!(m.allocated_memory_fraction, Some(1.5));
+
+    let w1 = &f.windows()[1];
+    assert_eq!(w1.cell.machine_events_by_type.0, [0, 0, 1]);
+    let m = f.line(W, M1);
+    assert_eq!(
+        (m.cpu_capacity, m.memory_capacity),
+        (Some(1.0), Some(0.25)),
+        "empty keeps"
+    );
+    assert_eq!(
+        (m.allocated_cpu, m.allocated_cpu_fraction),
+        (0.0, Some(0.0))
+    );
+    assert_eq!(w1.cell.cpu_capacity, Some(1.0));
+    assert_eq!(w1.cell.overcommitted_machines, 1);
+
+    // A window with only a machine event: the machine has a line; REMOVE makes it down
+    // without ending its task, and a machine down is not over-committed.
+    let w2 = &f.windows()[2];
+    assert_eq!(w2.cell.machine_events_by_type.0, [0, 1, 0]);
+    let m = f.line(2 * W, M2);
+    assert_eq!((m.up, m.task_events, m.machine_events), (Some(false), 0, 1));
+    assert_eq!((m.running_tasks, m.allocated_memory), (1, 0.75));
+    assert_eq!(
+        m.memory_capacity,
+        Some(0.5),
+        "REMOVE keeps the last known capacity"
+    );
+    let c = &w2.cell;
+    assert_eq!((c.machines_up, c.overcommitted_machines), (1, 0));
+    assert_eq!((c.cpu_capacity, c.memory_capacity), (Some(1.0), Some(0.25)));
+    assert_eq!(
+        c.allocated_memory_fraction,
+        Some(0.75 / 0.25),
+        "cell allocated / cell capacity"
+    );
+    assert_eq!(f.agg.machine_events_by_type().0, [2, 1, 1]);
+    assert_eq!(f.agg.anomalies().machine_removes_of_not_up, 0);
+}
+
+#[test]
+fn without_machine_events_the_new_fields_are_null() {
+    let mut f = Feed::new();
+    f.task(0, 1, 0, Some(M1), Schedule, Some(0.25), Some(0.125));
+    f.finish();
+    let c = &f.windows()[0].cell;
+    assert_eq!(c.machine_events_by_type.0, [0, 0, 0]);
+    assert_eq!((c.machines_up, c.overcommitted_machines), (0, 0));
+    assert_eq!((c.cpu_capacity, c.memory_capacity), (None, None));
+    assert_eq!(
+        (c.allocated_cpu_fraction, c.allocated_memory_fraction),
+        (None, None)
+    );
+    let m = f.line(0, M1);
+    assert_eq!(
+        (m.up, m.cpu_capacity, m.allocated_cpu_fraction),
+        (None, None, None)
+    );
+    assert_eq!(m.machine_events, 0);
+}
+
+#[test]
+fn no_machine_up_means_capacity_zero_and_fraction_null() {
+    let mut f = Feed::new();
+    f.machine(0, M1, Add, Some(0.3), Some(0.7));
+    f.machine(1, M1, Remove, None, None);
+    f.machine(2, M2, Remove, None, None); // never added: counted, stays down
+    f.machine(3, M2, Add, None, None); // ADD with unknown capacity
+    f.machine(4, M2, Add, Some(0.5), Some(0.5)); // ADD of a machine up: replaces
+    f.machine(5, M2, Remove, None, None);
+    f.finish();
+    let c = &f.windows()[0].cell;
+    assert_eq!(c.machines_up, 0);
+    assert_eq!(
+        (c.cpu_capacity, c.memory_capacity),
+        (Some(0.0), Some(0.0)),
+        "exactly 0"
+    );
+    assert_eq!(c.allocated_cpu_fraction, None);
+    let a = f.agg.anomalies();
+    assert_eq!((a.machine_removes_of_not_up, a.machine_adds_of_up), (1, 1));
 }
 
 #[test]
@@ -528,6 +673,52 @@ fn step(tasks: u64) -> impl Strategy<Value = Step> {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+    /// With machine events mixed in: the cell's machines up, capacity sums and over-committed
+    /// count always equal a recount over the machines (capacities are multiples of 1/16, so
+    /// the incremental sums are exact).
+    #[test]
+    fn cell_machine_state_equals_a_recount(
+        steps in prop::collection::vec((step(8), prop::option::weighted(0.3, (0u8..3, 0u64..6, prop::option::of(0u8..17), prop::option::of(0u8..17)))), 1..300),
+    ) {
+        let mut agg = Aggregator::new(W).unwrap();
+        let mut time = 0u64;
+        let mut windows = Vec::new();
+        for (seq, (s, m)) in steps.iter().enumerate() {
+            time += s.dt;
+            let r = match m {
+                Some((code, id, cpu, mem)) => machine(
+                    time,
+                    *id,
+                    MachineEventType::from_code((*code).into()).unwrap(),
+                    cpu.map(|v| f64::from(v) / 16.0),
+                    mem.map(|v| f64::from(v) / 16.0),
+                ),
+                None => task(time, 1, s.task, s.machine, s.event_type, s.cpu, s.mem),
+            };
+            agg.push_record(seq as u64, &r, |w| windows.push(w.clone())).unwrap();
+            let c = agg.cell();
+            let up: Vec<_> = agg.machines().filter(|m| m.up == Some(true)).collect();
+            prop_assert_eq!(c.machines_up, up.len() as u64);
+            let cpu: f64 = up.iter().filter_map(|m| m.cpu_capacity).sum();
+            let mem: f64 = up.iter().filter_map(|m| m.memory_capacity).sum();
+            prop_assert_eq!((c.cpu_capacity, c.memory_capacity), (cpu, mem));
+            let over = up
+                .iter()
+                .filter(|m| {
+                    m.cpu_capacity.is_some_and(|k| m.allocated_cpu > k + ZERO_CLAMP)
+                        || m.memory_capacity.is_some_and(|k| m.allocated_memory > k + ZERO_CLAMP)
+                })
+                .count();
+            prop_assert_eq!(c.overcommitted_machines, over as u64);
+        }
+        agg.finish(|w| windows.push(w.clone()));
+        let events: u64 = windows
+            .iter()
+            .map(|w| w.cell.task_events_by_type.total() + w.cell.machine_events_by_type.total())
+            .sum();
+        prop_assert_eq!(events, steps.len() as u64);
+    }
+
     #[test]
     fn allocation_never_negative_and_zero_at_the_end(
         steps in prop::collection::vec(step(12), 1..300),
@@ -586,9 +777,9 @@ proptest! {
 }
 
 /// Dumps the JSON lines of a real trace and measures `push` on pre-parsed events:
-/// `WINDOW_JOBS=dir WINDOW_TASKS=dir [WINDOW_OUT=file] cargo test --release --lib
-/// window::tests::dump_real_trace -- --ignored --nocapture`. Compare the output with
-/// `python3 tests/window_reference.py --jobs dir --tasks dir`.
+/// `WINDOW_JOBS=dir WINDOW_TASKS=dir [WINDOW_MACHINES=dir] [WINDOW_OUT=file] cargo test
+/// --release --lib window::tests::dump_real_trace -- --ignored --nocapture`. Compare the
+/// output with `python3 tests/window_reference.py --jobs dir --tasks dir [--machines dir]`.
 #[test]
 #[ignore = "needs WINDOW_JOBS / WINDOW_TASKS (real trace folders)"]
 fn dump_real_trace() {
@@ -601,6 +792,7 @@ fn dump_real_trace() {
     let source = crate::merge::TraceSource {
         jobs: Some(jobs.into()),
         tasks: Some(tasks.into()),
+        machines: dir("WINDOW_MACHINES").map(Into::into),
         ..Default::default()
     };
     let events: Vec<Event> = source.open().unwrap().collect::<Result<_, _>>().unwrap();

@@ -8,7 +8,7 @@
 //! of aggregating from Kafka.
 
 use super::schema::WireRecord;
-use crate::trace::{JobEvent, Record, Table, TaskEvent};
+use crate::trace::{JobEvent, MachineEvent, Record, Table, TaskEvent};
 
 /// Decodes a record of `table` in canonical form; `None` for anything else.
 #[inline]
@@ -16,6 +16,7 @@ pub fn decode(table: Table, value: &[u8], keep_strings: bool) -> Option<Record> 
     match table {
         Table::Job => JobEvent::decode_canonical(value, keep_strings).map(Record::Job),
         Table::Task => TaskEvent::decode_canonical(value, keep_strings).map(Record::Task),
+        Table::Machine => MachineEvent::decode_canonical(value, keep_strings).map(Record::Machine),
     }
 }
 
@@ -286,7 +287,7 @@ mod tests {
                 let v = task_value_with_cpu_request(&text);
                 let get = |r: Record| match r {
                     Record::Task(t) => t.cpu_request.map(f64::to_bits),
-                    Record::Job(_) => None,
+                    Record::Job(_) | Record::Machine(_) => None,
                 };
                 proptest::prop_assert_eq!(task(v.as_bytes(), true).and_then(get), Some(x.to_bits()));
                 proptest::prop_assert_eq!(serde_decode(Table::Task, v.as_bytes()).ok().and_then(get), Some(x.to_bits()));

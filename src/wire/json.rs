@@ -4,7 +4,7 @@
 
 use super::schema::WireRecord;
 use crate::json_out::JsonOut;
-use crate::trace::{InvalidCode, JobEvent, Record, Table, TaskEvent};
+use crate::trace::{InvalidCode, JobEvent, MachineEvent, Record, Table, TaskEvent};
 
 /// Writes the JSON value of `record` into `out` (cleared first).
 pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
@@ -13,6 +13,7 @@ pub fn encode_record(record: &Record, out: &mut Vec<u8>) {
     match record {
         Record::Job(j) => j.encode(&mut o),
         Record::Task(t) => t.encode(&mut o),
+        Record::Machine(m) => m.encode(&mut o),
     }
 }
 
@@ -86,6 +87,7 @@ fn serde_decode_as(table: Table, value: &[u8], keep_strings: bool) -> Result<Rec
     match table {
         Table::Job => decode::<JobEvent>(value, keep_strings).map(Record::Job),
         Table::Task => decode::<TaskEvent>(value, keep_strings).map(Record::Task),
+        Table::Machine => decode::<MachineEvent>(value, keep_strings).map(Record::Machine),
     }
 }
 
@@ -96,7 +98,17 @@ mod tests {
 
     #[test]
     fn errors_name_the_table_and_keep_their_cause() {
-        let cases: [(Table, &[u8], &str); 5] = [
+        let cases: [(Table, &[u8], &str); 7] = [
+            (
+                Table::Machine,
+                br#"{"time":1,"machine_id":2,"event_type":3}"#,
+                "invalid machine event JSON: unknown machine event type 3",
+            ),
+            (
+                Table::Machine,
+                br#"{"time":1,"event_type":0}"#,
+                "invalid machine event JSON: missing field `machine_id` at line 1 column 25",
+            ),
             (
                 Table::Job,
                 b"[1]",

@@ -1,8 +1,10 @@
 //! Stage 3: the Kafka wire format, shared by the replayer and every consumer.
 //!
-//! - Data record: key = job ID in decimal, value = JSON with the first implementation's
-//!   snake_case names (integers for IDs and times, `null` for missing, `true`/`false` for the
-//!   restriction flag), headers `seq` and `time` (decimal ASCII).
+//! - Data record: key = job ID in decimal (machine ID for `machine_events`), value = JSON
+//!   with the first implementation's snake_case names (integers for IDs and times, `null`
+//!   for missing, `true`/`false` for the restriction flag), headers `seq` and `time`
+//!   (decimal ASCII). Machine values: `time, machine_id, event_type, platform_id, cpus,
+//!   memory`.
 //! - Mark record (watermark or end of stream): null key, header `tracepipe-mark`, value
 //!   `{"tracepipe_mark":"watermark"|"end","time":T,"next_seq":N}`. No data record has a null
 //!   key or a `tracepipe_mark` field, so plain consumers drop marks with `key IS NOT NULL`.
@@ -31,6 +33,8 @@ pub const HEADER_MARK_C: &std::ffi::CStr = c"tracepipe-mark";
 /// Default topic names, kept from the first implementation.
 pub const DEFAULT_JOB_TOPIC: &str = "job-events";
 pub const DEFAULT_TASK_TOPIC: &str = "task-events";
+/// Topic of `machine_events` (written only when the replay reads machines).
+pub const DEFAULT_MACHINE_TOPIC: &str = "machine-events";
 pub const DEFAULT_PARTITIONS: i32 = 12;
 
 /// Kinds of progress marks the replayer writes between data records.
@@ -141,9 +145,9 @@ mod tests {
         assert_eq!(Mark::decode(&buf), Some(m));
     }
 
-    /// The first `n` events of the bundled sample, in merge order.
+    /// The first `n` events of the bundled sample (three tables), in merge order.
     pub(crate) fn sample_records(n: usize) -> impl Iterator<Item = crate::trace::Record> {
-        crate::merge::TraceSource::sample()
+        crate::merge::TraceSource::sample_with_machines()
             .open()
             .unwrap()
             .take(n)
@@ -153,7 +157,7 @@ mod tests {
     #[test]
     fn lean_decode_equals_full_decode_without_strings() {
         let mut buf = Vec::new();
-        for r in sample_records(50_000) {
+        for r in sample_records(60_000) {
             encode_record(&r, &mut buf);
             let table = r.table();
             assert_eq!(decode_record(table, &buf).unwrap(), r);

@@ -6,7 +6,9 @@
 use super::fast::Cursor;
 use super::value::WireValue;
 use crate::json_out::JsonOut;
-use crate::trace::{EventType, InvalidCode, JobEvent, MissingInfo, Table, TaskEvent};
+use crate::trace::{
+    EventType, InvalidCode, JobEvent, MachineEvent, MachineEventType, MissingInfo, Table, TaskEvent,
+};
 
 wire_record! {
     JobEvent, Table::Job {
@@ -36,6 +38,17 @@ wire_record! {
         memory_request: Option<f64>,
         disk_space_request: Option<f64>,
         different_machines_restriction: Option<bool>,
+    }
+}
+
+wire_record! {
+    MachineEvent, Table::Machine {
+        time: u64,
+        machine_id: u64,
+        event_type: MachineEventType,
+        platform_id: Option<String>,
+        cpus: Option<f64>,
+        memory: Option<f64>,
     }
 }
 
@@ -212,11 +225,12 @@ mod tests {
     #[test]
     fn encoded_values_have_the_fields_in_order() {
         let mut buf = Vec::new();
-        for r in crate::wire::tests::sample_records(20_000) {
+        for r in crate::wire::tests::sample_records(40_000) {
             crate::wire::encode_record(&r, &mut buf);
             let fields = match r.table() {
                 Table::Job => JobEvent::FIELDS,
                 Table::Task => TaskEvent::FIELDS,
+                Table::Machine => MachineEvent::FIELDS,
             };
             let object: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_slice(&buf).unwrap();

@@ -3,7 +3,7 @@
 
 use super::fast::Cursor;
 use crate::json_out::JsonOut;
-use crate::trace::{EventType, InvalidCode, MissingInfo};
+use crate::trace::{EventType, InvalidCode, MachineEventType, MissingInfo};
 
 /// A field value type of the wire layout: written by the encoder, read by the canonical fast
 /// path and (as [`WireValue::Raw`]) by serde_json.
@@ -96,6 +96,25 @@ impl WireValue for EventType {
     #[inline]
     fn from_raw(raw: u8) -> Result<Self, InvalidCode> {
         EventType::try_from(raw)
+    }
+}
+
+impl WireValue for MachineEventType {
+    type Raw = u8;
+
+    #[inline]
+    fn write(&self, o: &mut JsonOut<'_>) {
+        o.u64(self.code().into())
+    }
+
+    #[inline]
+    fn read(c: &mut Cursor<'_>, _keep_strings: bool) -> Option<Self> {
+        MachineEventType::try_from(c.u8()?).ok()
+    }
+
+    #[inline]
+    fn from_raw(raw: u8) -> Result<Self, InvalidCode> {
+        MachineEventType::try_from(raw)
     }
 }
 

@@ -1,7 +1,7 @@
 """Every PromQL expression of the Grafana dashboard returns data from a real Prometheus.
 
 The real pipeline feeds it: ``tracepipe replay`` and ``tracepipe aggregate`` (from Kafka) run
-on the bundled sample; Prometheus scrapes the aggregator's ``/metrics`` (job
+on the bundled sample, machines included (the utilisation panels need machine_events); Prometheus scrapes the aggregator's ``/metrics`` (job
 tracepipe-aggregate) and the Pushgateway (honor_labels). The Spark panels' metrics come from the
 Spark job's own Pushgateway sink (``tracepipe_spark.pushgateway``), fed with the windows that
 tracepipe computed (the Spark test proves both agree). Run after the other tests
@@ -57,9 +57,22 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
         pytest.fail(f"{BIN} missing: run cargo build --release")
     tmp = tmp_path_factory.mktemp("dash")
     jt, tt = f"dash-jobs-{uuid.uuid4().hex[:8]}", f"dash-tasks-{uuid.uuid4().hex[:8]}"
+    mt = f"dash-machines-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "KAFKA_BOOTSTRAP": BOOT}
-    topics = ["--job-topic", jt, "--task-topic", tt]
-    sample = ["--jobs", str(REPO / "sample/job_events"), "--tasks", str(REPO / "sample/task_events")]
+    topics = ["--job-topic", jt, "--task-topic", tt, "--machine-topic", mt]
+    sample = [
+        "--jobs", str(REPO / "sample/job_events"),
+        "--tasks", str(REPO / "sample/task_events"),
+        "--machines", str(REPO / "sample/machine_events"),
+    ]
+    # The windows' line count, from the files, tells when the aggregator has finished.
+    from_files = tmp / "from-files.jsonl"
+    subprocess.run(
+        [str(BIN), "aggregate", "--from-files", *sample, "--no-metrics", "--out", str(from_files)],
+        check=True,
+        env=env,
+    )
+    expected_lines = sum(1 for _ in from_files.open())
     subprocess.run(
         [str(BIN), "replay", *sample, *topics, "--progress", "quiet", "--pushgateway", PGW],
         check=True,
@@ -83,7 +96,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory):
     from tracepipe_spark.pushgateway import MachineWindow, PushgatewaySink
 
     # wait until the aggregator's output is complete (the summary line is printed at the end)
-    while sum(1 for _ in out.open()) < 152_242:
+    while sum(1 for _ in out.open()) < expected_lines:
         assert time.monotonic() < deadline, "aggregate did not finish"
         time.sleep(0.2)
     windows = []

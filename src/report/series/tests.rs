@@ -18,6 +18,7 @@ fn cell(k: u64, cpu: f64, running: u64, submits: u64) -> CellWindow {
         pending_tasks: 2 * running,
         allocated_cpu: cpu,
         allocated_memory: cpu / 2.0,
+        ..Default::default()
     }
 }
 

@@ -8,6 +8,7 @@
 #   make demo    up + build, then replay the bundled sample (scripts/demo.sh)
 #   make test    up, then all tests (scripts/test.sh: the Python venv and the Spark jars if
 #                missing or out of date, cargo tests, pytest)
+#   make test-faults  make test plus the fault tests on a three-node cluster (minutes each)
 #   make venv    only the project's Python environment .venv/ (scripts/venv.sh)
 #   make lint    rustfmt check and clippy with warnings as errors
 #
@@ -18,7 +19,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: up down status logs build demo test venv lint
+.PHONY: up down status logs build demo test test-faults venv lint
 
 up:
 	bash scripts/stack.sh up $(if $(KAFKA_NODES),--nodes $(KAFKA_NODES))
@@ -42,6 +43,10 @@ demo: up build
 
 test: up
 	bash scripts/test.sh
+
+# test, plus the fault tests on the three-node cluster (tests/fault_cluster.rs; tens of minutes)
+test-faults: up
+	TRACEPIPE_FAULT_TESTS=1 bash scripts/test.sh
 
 venv:
 	bash scripts/venv.sh

@@ -5,9 +5,9 @@
 #   0. what the tests need, installed if missing or out of date (each a no-op when current):
 #      the Python venv .venv/ (scripts/venv.sh), the Spark job's Kafka jars (spark/fetch-jars.sh)
 #      and headless Chromium for the report test (scripts/browser.sh)
-#   1. cargo test --release --all-targets; the fault tests (tests/fault_cluster.rs) run against
-#      the three-node cluster of scripts/fault-cluster.sh, started here (and stopped at the end
-#      when this script started it)
+#   1. cargo test --release --all-targets; the fault tests (tests/fault_cluster.rs, minutes each)
+#      only with TRACEPIPE_FAULT_TESTS=1 (`make test-faults`), against the three-node cluster of
+#      scripts/fault-cluster.sh, started here (and stopped at the end when this script started it)
 #   2. pytest -q on whichever of tests/ and spark/tests/ exist, with the venv's Python
 #      (pytest's exit code 5, "no tests collected", is not a failure)
 #   3. the dashboard queries against the real Prometheus
@@ -62,6 +62,10 @@ export TRACEPIPE_FAULT_BOOTSTRAP
 
 if [[ -f Cargo.toml ]]; then
   phase cargo cargo test --release --all-targets || failed+=(cargo)
+  if [[ ${TRACEPIPE_FAULT_TESTS:-0} == 1 ]]; then
+    phase fault-tests cargo test --release --test fault_cluster -- --ignored --test-threads 1 ||
+      failed+=(fault-tests)
+  fi
 else
   echo "=== test: no Cargo.toml, cargo tests skipped"
 fi

@@ -237,7 +237,11 @@ fn parallel_transfers() {
     let out = tempfile::tempdir().unwrap();
     // Four files for four transfers: all at once, and never more (a fifth file could start
     // while the server still counts the connection that just ended).
-    ok(&download(&b, out.path(), &["--parallel", "4", "--tables", "job_events,task_events"]));
+    ok(&download(
+        &b,
+        out.path(),
+        &["--parallel", "4", "--tables", "job_events,task_events"],
+    ));
     assert_eq!(b.max_concurrent(), 4);
     ok(&download(&b, out.path(), &["--parallel", "4"]));
     assert_complete(&b, out.path());

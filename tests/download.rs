@@ -127,13 +127,7 @@ fn tables_and_parts_select_what_is_fetched() {
 fn a_cut_transfer_resumes_at_its_byte_offset() {
     let b = bucket();
     let part = "task_events/part-00000-of-00500.csv.gz";
-    b.fault(
-        part,
-        Fault {
-            cut_after: Some(100_000),
-            ..Fault::default()
-        },
-    );
+    b.fault(part, Fault::cut_after(100_000));
     let out = tempfile::tempdir().unwrap();
     let s = out.path().join("summary.json");
     ok(&download(
@@ -378,13 +372,7 @@ fn streaming_from_the_bucket_equals_reading_the_folder() {
     let b = bucket();
     // A dropped connection mid-part resumes at its offset while streaming, too.
     let part = "task_events/part-00000-of-00500.csv.gz";
-    b.fault(
-        part,
-        Fault {
-            cut_after: Some(70_000),
-            ..Fault::default()
-        },
-    );
+    b.fault(part, Fault::cut_after(70_000));
     let out = tempfile::tempdir().unwrap();
     let (from_url, from_dir) = (out.path().join("url.jsonl"), out.path().join("dir.jsonl"));
     let run = |jobs: &str, tasks: &str, path: &Path| {

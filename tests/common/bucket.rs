@@ -28,6 +28,16 @@ pub struct Fault {
     pub crc32c: Option<String>,
 }
 
+impl Fault {
+    /// The next transfer of the path breaks off after `bytes` body bytes.
+    pub fn cut_after(bytes: usize) -> Fault {
+        Fault {
+            cut_after: Some(bytes),
+            ..Fault::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub path: String,

@@ -133,6 +133,6 @@ fn bad_arguments_give_clear_errors() {
     );
     fails_with(
         &["aggregate", "--from-files", "--no-metrics"],
-        "give --jobs DIR, --tasks DIR and/or --machines DIR",
+        "give --jobs, --tasks and/or --machines",
     );
 }

@@ -220,7 +220,7 @@ variable "tracepipe_image" {
 }
 
 variable "trace_parts" {
-  description = "How many of the 500 parts of job_events and task_events the replay Job fetches and replays."
+  description = "How many of the 500 parts of job_events and task_events the replay Job fetches and replays; machine_events (a single part) is always fetched whole and replayed up to the end of those parts."
   type        = number
   default     = 10
 

@@ -22,8 +22,13 @@ YAML_SUFFIXES = {".yaml", ".yml"}
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 
 # What tracepipe itself uses (src/wire/mod.rs: DEFAULT_JOB_TOPIC, DEFAULT_TASK_TOPIC,
-# DEFAULT_PARTITIONS); test_manifests checks the source still says so.
-TRACEPIPE_DEFAULTS = {"job_topic": "job-events", "task_topic": "task-events", "partitions": 12}
+# DEFAULT_MACHINE_TOPIC, DEFAULT_PARTITIONS); test_manifests checks the source still says so.
+TRACEPIPE_DEFAULTS = {
+    "job_topic": "job-events",
+    "task_topic": "task-events",
+    "machine_topic": "machine-events",
+    "partitions": 12,
+}
 
 KAFKA_CLIENT_USERS = ("tracepipe-replay", "tracepipe-aggregate", "spark", "kafdrop")
 

@@ -42,7 +42,14 @@ from deploy_docs import (
 
 KAFKA_NS = "kafka"
 CLUSTER = "kafka-cluster"
-TOPICS = (TRACEPIPE_DEFAULTS["job_topic"], TRACEPIPE_DEFAULTS["task_topic"])
+TOPICS = (TRACEPIPE_DEFAULTS["job_topic"], TRACEPIPE_DEFAULTS["task_topic"], TRACEPIPE_DEFAULTS["machine_topic"])
+MACHINE_TOPIC = TRACEPIPE_DEFAULTS["machine_topic"]
+# The topics each consumer reads: the Spark job reads job and task events only.
+CONSUMER_TOPICS = {
+    "tracepipe-aggregate": TOPICS,
+    "spark": (TRACEPIPE_DEFAULTS["job_topic"], TRACEPIPE_DEFAULTS["task_topic"]),
+    "kafdrop": TOPICS,
+}
 SECURE_AUTH_TYPES = {"scram-sha-512", "tls", "oauth", "custom"}
 
 
@@ -272,6 +279,7 @@ def test_tracepipe_source_defaults_agree():
         pytest.skip("no DEFAULT_* constants in src/wire/mod.rs")
     assert consts.get("DEFAULT_JOB_TOPIC", "").strip('"') == TRACEPIPE_DEFAULTS["job_topic"]
     assert consts.get("DEFAULT_TASK_TOPIC", "").strip('"') == TRACEPIPE_DEFAULTS["task_topic"]
+    assert consts.get("DEFAULT_MACHINE_TOPIC", "").strip('"') == TRACEPIPE_DEFAULTS["machine_topic"]
     assert int(consts.get("DEFAULT_PARTITIONS", "0")) == TRACEPIPE_DEFAULTS["partitions"]
 
 
@@ -287,13 +295,18 @@ def test_one_scram_user_per_client_with_least_privilege_acls():
         assert u["spec"]["authorization"]["type"] == "simple", name
     replay = users["tracepipe-replay"]
     for topic in TOPICS:
-        assert {"Write", "Describe"} <= acl_ops(replay, "topic", topic)
-    for name in ("tracepipe-aggregate", "spark", "kafdrop"):
-        for topic in TOPICS:
+        # Read: `replay --resume` reads the tail of every topic it writes, machine-events included
+        assert acl_ops(replay, "topic", topic) == {"Write", "Describe", "Read"}, topic
+    for name, topics in CONSUMER_TOPICS.items():
+        for topic in topics:
             ops = acl_ops(users[name], "topic", topic)
             assert {"Read", "Describe"} <= ops, name
             assert not ops & {"Write", "Create", "Delete", "Alter", "All"}, f"{name} may modify {topic}: {ops}"
+        for topic in set(TOPICS) - set(topics):
+            assert not acl_ops(users[name], "topic", topic), f"{name} does not read {topic}"
         assert "Read" in acl_ops(users[name], "group"), f"{name} has no group Read"
+    assert acl_ops(users["tracepipe-aggregate"], "topic", MACHINE_TOPIC) == {"Read", "Describe"}
+    assert acl_ops(users["kafdrop"], "topic", MACHINE_TOPIC) == {"Read", "Describe", "DescribeConfigs"}
     for name, u in users.items():
         for acl in u["spec"]["authorization"]["acls"]:
             assert "All" not in (acl.get("operations") or []), f"{name}: operation All"
@@ -387,19 +400,21 @@ def test_replay_job_matches_topics_partitions_and_metrics_port():
     assert args[0] == "replay"
     assert flag_value(args, "--job-topic") == TRACEPIPE_DEFAULTS["job_topic"]
     assert flag_value(args, "--task-topic") == TRACEPIPE_DEFAULTS["task_topic"]
+    assert flag_value(args, "--machine-topic") == MACHINE_TOPIC
     assert int(flag_value(args, "--partitions")) == TRACEPIPE_DEFAULTS["partitions"]
     assert flag_value(args, "--metrics-addr") == "0.0.0.0:9465"
     assert flag_value(args, "--speed") == "$(REPLAY_SPEED)" and "REPLAY_SPEED" in env_map(c)
     assert tmpl["metadata"]["annotations"]["prometheus.io/port"] == "9465"
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
-    for flag in ("--jobs", "--tasks"):
+    for flag in ("--jobs", "--tasks", "--machines"):
         d = flag_value(args, flag)
         assert any(d.startswith(p + "/") for p in mounts), f"{flag} {d} not on a volume"
     assert tmpl["spec"]["restartPolicy"] == "Never"
     if job["spec"].get("backoffLimit", 6) > 0:
         # a retried replay must continue, not append the events a second time
         assert "--resume" in args, "a replay retried without --resume duplicates events"
-        assert "Read" in acl_ops(one("KafkaUser", "tracepipe-replay", KAFKA_NS).body, "topic", TOPICS[0])
+        for topic in TOPICS:
+            assert "Read" in acl_ops(one("KafkaUser", "tracepipe-replay", KAFKA_NS).body, "topic", topic), topic
 
 
 def test_replay_init_container_downloads_the_public_bucket_with_tracepipe():
@@ -418,7 +433,7 @@ def test_replay_init_container_downloads_the_public_bucket_with_tracepipe():
     assert args[0] == "download"
     flag = lambda a, f: a[a.index(f) + 1]  # noqa: E731
     assert flag(args, "--out") == "/data"
-    assert flag(args, "--tables") == "job_events,task_events"
+    assert flag(args, "--tables") == "job_events,task_events,machine_events"
     assert flag(args, "--base-url") == "$(TRACE_BASE_URL)"
     # download and replay select the same parts (replay reads only those of the PVC)
     assert flag(args, "--parts") == flag(replay["args"], "--parts") == "$(TRACE_PARTS)"
@@ -432,6 +447,9 @@ def test_replay_init_container_downloads_the_public_bucket_with_tracepipe():
     assert vol(fetch)["trace-data"] == vol(replay)["trace-data"] == "/data"
     assert flag(replay["args"], "--jobs") == "/data/job_events"
     assert flag(replay["args"], "--tasks") == "/data/task_events"
+    # machine_events is one part, fetched whole; the replay reads it up to the end of its --parts
+    assert flag(replay["args"], "--machines") == "/data/machine_events"
+    assert flag(replay["args"], "--machine-topic") == MACHINE_TOPIC
     pvc = job["spec"]["template"]["spec"]["volumes"]
     claim = next(v for v in pvc if v["name"] == "trace-data")["persistentVolumeClaim"]["claimName"]
     one("PersistentVolumeClaim", claim, "tracepipe")
@@ -454,6 +472,31 @@ def test_the_download_arguments_parse_with_the_real_binary(tmp_path):
     assert r.returncode == 2 and "127.0.0.1:9/SHA256SUM" in r.stderr, r.stderr
 
 
+def test_the_replay_arguments_parse_with_the_real_binary(tmp_path):
+    """The replay container's arguments (three tables, the machine topic included), with the
+    ConfigMap's values substituted, are accepted by `tracepipe replay`: it gets past argument
+    parsing and fails on the (empty) trace folder, before any connection to Kafka."""
+    binary = Path(__file__).resolve().parents[2] / "target" / "release" / "tracepipe"
+    if not binary.is_file():
+        pytest.fail(f"{binary} is missing: run `cargo build --release` (make test does)")
+    job = one("Job", "tracepipe-replay", "tracepipe").body
+    cfg = one("ConfigMap", "tracepipe-replay", "tracepipe").body["data"]
+    replay = next(c for c in job["spec"]["template"]["spec"]["containers"] if c["name"] == "replay")
+    subst = {"$(TRACE_PARTS)": cfg["TRACE_PARTS"], "$(REPLAY_SPEED)": cfg["REPLAY_SPEED"],
+             "$(KAFKA_BOOTSTRAP)": "127.0.0.1:9"}
+    args = [subst.get(a, a) for a in replay["args"]]
+    for f in ("--jobs", "--tasks", "--machines"):
+        i = args.index(f) + 1
+        args[i] = str(tmp_path / Path(args[i]).name)
+    args[args.index("--metrics-addr") + 1] = "127.0.0.1:0"
+    assert not [a for a in args if "$(" in a], args
+    r = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin"})
+    # Parsed (clap would print a usage line); the missing trace folder is what fails.
+    assert r.returncode != 0 and "Usage:" not in r.stderr, r.stderr
+    assert any(str(tmp_path / t) in r.stderr for t in ("job_events", "task_events", "machine_events")), r.stderr
+
+
 def test_aggregate_deployment_and_service_agree_on_9464():
     dep = one("Deployment", "tracepipe-aggregate", "tracepipe").body
     assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"]["type"] == "Recreate"
@@ -461,6 +504,8 @@ def test_aggregate_deployment_and_service_agree_on_9464():
     c = tmpl["spec"]["containers"][0]
     args = expanded_args(c)
     assert args[0] == "aggregate" and "--follow" in args
+    # the machine topic is never read by default: the aggregator names it (capacity per machine)
+    assert flag_value(args, "--machine-topic") == MACHINE_TOPIC
     assert flag_value(args, "--metrics-addr") == "0.0.0.0:9464"
     assert tmpl["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert tmpl["metadata"]["annotations"]["prometheus.io/port"] == "9464"

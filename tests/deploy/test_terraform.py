@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy_docs import GRAFANA, K8S, REPO as REPO_ROOT, TERRAFORM, k8s_objects
+from deploy_docs import GRAFANA, K8S, REPO as REPO_ROOT, TERRAFORM, TRACEPIPE_DEFAULTS, k8s_objects
 
 TERRAFORM_BIN = shutil.which("terraform")
 needs_terraform = pytest.mark.skipif(TERRAFORM_BIN is None, reason="terraform not installed")
@@ -361,6 +361,13 @@ def test_kafka_objects_are_staged_for_ordered_deletion(tf_locals):
     assert sum(len(p) for p in parts) == len(out["kafka_manifests"])
     assert {k for p in parts for k in p} == set(out["kafka_manifests"])
     assert any(k.startswith("KafkaTopic/") for k in out["kafka_entities_manifests"])
+    # the three topics tracepipe writes, machine-events included, with the replication settings
+    # of the variables (defaults: 3 replicas, min.insync.replicas 2)
+    topics = {k: yaml.safe_load(v) for k, v in out["kafka_entities_manifests"].items() if k.startswith("KafkaTopic/")}
+    names = [TRACEPIPE_DEFAULTS[t] for t in ("job_topic", "task_topic", "machine_topic")]
+    assert set(topics) == {f"KafkaTopic/kafka/{n}" for n in names}
+    for key, t in topics.items():
+        assert t["spec"]["replicas"] == 3 and int(t["spec"]["config"]["min.insync.replicas"]) == 2, key
     assert any(k.startswith("Kafka/") for k in out["kafka_cluster_manifests"])
 
 

@@ -138,8 +138,8 @@ run "open_authorized_networks" {
 
 run "kafka_deletion_order" {
   assert {
-    condition     = length(kubectl_manifest.kafka_entities) == 6 && alltrue([for k, m in kubectl_manifest.kafka_entities : startswith(k, "KafkaTopic/") || startswith(k, "KafkaUser/")])
-    error_message = "The entities stage must hold exactly the 2 KafkaTopics and 4 KafkaUsers."
+    condition     = length(kubectl_manifest.kafka_entities) == 7 && alltrue([for k, m in kubectl_manifest.kafka_entities : startswith(k, "KafkaTopic/") || startswith(k, "KafkaUser/")])
+    error_message = "The entities stage must hold exactly the 3 KafkaTopics and 4 KafkaUsers."
   }
   assert {
     condition     = toset(keys(kubectl_manifest.kafka_cluster)) == toset(["Kafka/kafka/kafka-cluster", "KafkaNodePool/kafka/dual-role"])

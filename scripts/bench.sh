@@ -56,6 +56,7 @@ report() {
   local name=$1 events=$2
   local walls rss
   walls=$(awk -v n="$name" '$1==n {print $2}' "$TMP/results")
+  [[ -n $walls ]] || return 0 # not run (the generated trace was kept from an earlier run)
   rss=$(awk -v n="$name" '$1==n {print $3}' "$TMP/results" | sort -n | tail -1)
   local med
   med=$(echo "$walls" | median)

@@ -188,7 +188,14 @@ pub fn download(opts: &DownloadOptions) -> Result<DownloadSummary, FetchError> {
     let entries = fetch_sums(&opts.client, &root)?;
     let mut jobs = VecDeque::new();
     for table in &opts.tables {
-        let parts = sums::parts_under(&entries, table, &opts.parts);
+        // machine_events is one part for the whole trace: always fetched whole (replay reads
+        // it up to the end of the selected job and task parts).
+        let selection = if table == "machine_events" {
+            PartSelection::All
+        } else {
+            opts.parts
+        };
+        let parts = sums::parts_under(&entries, table, &selection);
         if parts.is_empty() {
             return Err(FetchError::NoListedParts {
                 sums: format!("{root}SHA256SUM"),

@@ -48,6 +48,11 @@ where
     pub fn right(&self) -> &R {
         &self.right
     }
+
+    /// Whether the right side has nothing left (after the first `next`).
+    fn right_empty(&self) -> bool {
+        self.primed && self.right_head.is_none()
+    }
 }
 
 impl<L, R, K, F> Iterator for Merge2<L, R, F>
@@ -137,10 +142,14 @@ type ReaderMerge = Merge2<Merge2<Side, Side, KeyFn>, Side, KeyFn>;
 pub struct TraceStream {
     inner: ReaderMerge,
     next_seq: u64,
-    failed: bool,
+    /// After an error or the end of the selected span: nothing more.
+    done: bool,
     from: u64,
     to: u64,
     filtered_out: u64,
+    /// Ends the stream at the last job or task event: set when `--parts` selects some parts,
+    /// so the machine table (one part for the whole trace) covers the selected span only.
+    machines_follow: bool,
 }
 
 /// Which folders (or bucket URLs) to read and how to treat bad rows.
@@ -194,9 +203,16 @@ impl TraceSource {
     fn open_with(&self, read_ahead: bool) -> Result<TraceStream, TraceError> {
         let client = Client::default();
         let open = |table, location: &Option<Location>| -> Result<_, TraceError> {
+            // `--parts` selects job and task parts; the machine table is read whole (one part
+            // for the whole trace), up to the selected span's end (`machines_follow`).
+            let parts = if table == Table::Machine {
+                PartSelection::All
+            } else {
+                self.parts
+            };
             let reader = location
                 .as_ref()
-                .map(|l| TableReader::open_location(table, l, &self.parts, self.on_error, &client))
+                .map(|l| TableReader::open_location(table, l, &parts, self.on_error, &client))
                 .transpose()?;
             Ok(reader.map(|r| {
                 if read_ahead {
@@ -213,6 +229,9 @@ impl TraceSource {
         );
         stream.from = self.from.unwrap_or(0);
         stream.to = self.to.unwrap_or(u64::MAX);
+        stream.machines_follow = self.parts != PartSelection::All
+            && self.machines.is_some()
+            && (self.jobs.is_some() || self.tasks.is_some());
         Ok(stream)
     }
 }
@@ -252,10 +271,11 @@ impl TraceStream {
                 key,
             ),
             next_seq: 0,
-            failed: false,
+            done: false,
             from: 0,
             to: u64::MAX,
             filtered_out: 0,
+            machines_follow: false,
         }
     }
 
@@ -322,11 +342,21 @@ impl Iterator for TraceStream {
     type Item = Result<Event, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+        if self.done {
             return None;
         }
         loop {
             return match self.inner.next()? {
+                // Only machine events are left: with some parts selected, the stream ends
+                // with the last job or task event.
+                Ok((Record::Machine(_), _))
+                    if self.machines_follow
+                        && self.inner.right_empty()
+                        && self.inner.left().right_empty() =>
+                {
+                    self.done = true;
+                    None
+                }
                 Ok((record, _pos)) if record.time() < self.from || record.time() >= self.to => {
                     self.filtered_out += 1;
                     continue;
@@ -337,7 +367,7 @@ impl Iterator for TraceStream {
                     Some(Ok(Event { seq, record }))
                 }
                 Err(e) => {
-                    self.failed = true;
+                    self.done = true;
                     Some(Err(e))
                 }
             };
@@ -454,6 +484,61 @@ mod tests {
         let mut s = src.open().unwrap();
         s.by_ref().for_each(drop);
         assert_eq!((s.machine_rows(), s.rows()), (3, (2, 2)));
+    }
+
+    /// With some parts selected the machine table is read whole (its one part is not
+    /// "part 1") and ends with the selected job and task parts: machine events up to and at
+    /// the last job or task event's time, none after.
+    #[test]
+    fn selected_parts_cut_the_machine_table_at_their_end() {
+        let all: Vec<Record> = TraceSource::sample_with_machines()
+            .open()
+            .unwrap()
+            .map(|e| e.unwrap().record)
+            .collect();
+        for parts in [PartSelection::First(1), PartSelection::Range(1, 1)] {
+            let src = TraceSource {
+                parts,
+                ..TraceSource::sample_with_machines()
+            };
+            let got: Vec<Record> = src.open().unwrap().map(|e| e.unwrap().record).collect();
+            let last = got.last().unwrap();
+            assert_ne!(
+                last.table(),
+                Table::Machine,
+                "{parts}: ends with a job or task"
+            );
+            let end = last.time();
+            let two: Vec<&Record> = got.iter().filter(|r| r.table() != Table::Machine).collect();
+            let expected_two: Vec<Record> = TraceSource {
+                parts,
+                ..TraceSource::sample()
+            }
+            .open()
+            .unwrap()
+            .map(|e| e.unwrap().record)
+            .collect();
+            assert_eq!(two, expected_two.iter().collect::<Vec<_>>(), "{parts}");
+            let machines: Vec<&Record> =
+                got.iter().filter(|r| r.table() == Table::Machine).collect();
+            let expected: Vec<&Record> = all
+                .iter()
+                .filter(|r| r.table() == Table::Machine && r.time() <= end)
+                .collect();
+            assert!(!machines.is_empty(), "{parts}");
+            if parts == PartSelection::First(1) {
+                assert!(
+                    machines.len() < 12_540,
+                    "the first part ends before the machine table"
+                );
+            }
+            assert_eq!(machines, expected, "{parts}: the machine rows up to {end}");
+        }
+        // All parts: the whole machine table, also after the last task event.
+        assert_eq!(
+            all.iter().filter(|r| r.table() == Table::Machine).count(),
+            12_540
+        );
     }
 
     /// Without machines the stream is the two-table one, seq for seq; with them, the jobs

@@ -630,9 +630,30 @@ cluster_tool() {
   java -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$KAFKA_TOOLS_LOG4J" "$main" --bootstrap-server "$(all_bootstrap)" "$@"
 }
 
+# describe_topics [--topic T] [--under-replicated-partitions]: one line per partition in the
+# layout of `kafka-topics.sh --describe`. `tracepipe topics` answers in milliseconds where a JVM
+# start takes seconds (more on a loaded machine, and the fault runs call this after every fault),
+# so it is used when the binary is built ($TRACEPIPE_BIN or target/release); else TopicCommand.
+describe_topics() {
+  local bin=${TRACEPIPE_BIN:-$REPO_DIR/target/release/tracepipe} args=()
+  if [[ -x $bin ]] && "$bin" topics --help >/dev/null 2>&1; then
+    while (($#)); do
+      case $1 in
+        --under-replicated-partitions) args+=(--under-replicated) ;;
+        *) args+=("$1") ;;
+      esac
+      shift
+    done
+    # (its log lines, e.g. about a node that is down, stay out of the answer)
+    "$bin" topics --bootstrap "$(all_bootstrap)" "${args[@]}" 2>/dev/null
+  else
+    cluster_tool org.apache.kafka.tools.TopicCommand --describe "$@" 2>&1
+  fi
+}
+
 leader_of() {
   local topic=${1:?leader: give TOPIC PARTITION} part=${2:?leader: give TOPIC PARTITION} out id
-  out=$(cluster_tool org.apache.kafka.tools.TopicCommand --describe --topic "$topic" 2>&1) ||
+  out=$(describe_topics --topic "$topic") ||
     die "describing topic $topic failed: $out"
   id=$(awk -v p="$part" '{
       for (i = 1; i < NF; i++) if ($i == "Partition:" && $(i + 1) == p) found = 1
@@ -664,7 +685,7 @@ cmd_wait_isr() {
     done
   done
   while :; do
-    if out=$(cluster_tool org.apache.kafka.tools.TopicCommand --describe --under-replicated-partitions 2>&1) &&
+    if out=$(describe_topics --under-replicated-partitions) &&
       [[ -z ${out//[[:space:]]/} ]]; then
       say "wait-isr: every partition has its full ISR ($(elapsed "$t0")s)"
       return 0

@@ -8,6 +8,7 @@ use crate::metrics::{MetricsError, MetricsServer};
 use crate::trace::{Event, TraceError};
 use crate::window::{Aggregator, ClosedWindow, WindowError, WindowSink};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -128,6 +129,9 @@ fn read_batches(
     consumer.commit(rdkafka::consumer::CommitMode::Sync)
 }
 
+/// How often the metrics follow the aggregator at most.
+const SYNC_EVERY: Duration = Duration::from_millis(250);
+
 /// Runs the aggregation until the source ends (or `stop` is set).
 pub fn run(
     opts: AggregateOptions,
@@ -170,30 +174,27 @@ pub fn run(
         }
     };
 
-    let mut step = |event: &Event,
-                    agg: &mut Aggregator,
+    // Metrics follow the aggregator at most every 250 ms: checked every 4096 events from
+    // files, and after every batch from Kafka; when the stream pauses, 250 ms after its last
+    // batch (so a live aggregator's metrics are exact while it waits).
+    let mut sync = |agg: &Aggregator,
                     last_ts: Option<i64>,
-                    emit: &mut dyn FnMut(&ClosedWindow)|
-     -> Result<(), AggregateError> {
-        agg.push(event, emit)?;
-        n += 1;
-        if n.is_multiple_of(4096) && last_sync.elapsed() >= Duration::from_millis(250) {
-            last_sync = Instant::now();
-            if let Some(m) = &metrics {
-                m.sync(agg, lag_of(last_ts));
-                if let Some(url) = &opts.pushgateway {
-                    if last_push.elapsed() >= Duration::from_secs(10) {
-                        last_push = Instant::now();
-                        crate::metrics::push(
-                            url,
-                            &opts.push_job,
-                            &m.registry.lock().expect("lock"),
-                        )?;
-                    }
+                    force: bool|
+     -> Result<bool, AggregateError> {
+        if !force && last_sync.elapsed() < SYNC_EVERY {
+            return Ok(false);
+        }
+        last_sync = Instant::now();
+        if let Some(m) = &metrics {
+            m.sync(agg, lag_of(last_ts));
+            if let Some(url) = &opts.pushgateway {
+                if last_push.elapsed() >= Duration::from_secs(10) {
+                    last_push = Instant::now();
+                    crate::metrics::push(url, &opts.push_job, &m.registry.lock().expect("lock"))?;
                 }
             }
         }
-        Ok(())
+        Ok(true)
     };
 
     match opts.source {
@@ -202,7 +203,11 @@ pub fn run(
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                step(&event?, &mut agg, None, &mut emit)?;
+                agg.push(&event?, &mut emit)?;
+                n += 1;
+                if n.is_multiple_of(4096) {
+                    sync(&agg, None, false)?;
+                }
             }
         }
         Source::Kafka(mut copts) => {
@@ -217,18 +222,28 @@ pub fn run(
                 .name("ordered-reader".into())
                 .spawn(move || read_batches(*copts, tx, reader_stop))
                 .expect("spawning a thread");
-            for batch in rx {
-                for ev in batch? {
-                    last_ts = ev.timestamp_ms.or(last_ts);
-                    step(
-                        &Event {
-                            seq: ev.seq,
-                            record: ev.value.0,
-                        },
-                        &mut agg,
-                        last_ts,
-                        &mut emit,
-                    )?;
+            // Events applied since the metrics last followed.
+            let mut behind = false;
+            loop {
+                match rx.recv_timeout(SYNC_EVERY) {
+                    Ok(batch) => {
+                        for ev in batch? {
+                            last_ts = ev.timestamp_ms.or(last_ts);
+                            let event = Event {
+                                seq: ev.seq,
+                                record: ev.value.0,
+                            };
+                            agg.push(&event, &mut emit)?;
+                        }
+                        behind = !sync(&agg, last_ts, false)?;
+                    }
+                    Err(RecvTimeoutError::Timeout) => {
+                        if behind {
+                            sync(&agg, last_ts, true)?;
+                            behind = false;
+                        }
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
             reader.join().expect("reader thread")?;

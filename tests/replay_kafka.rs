@@ -197,3 +197,42 @@ fn every_compression_codec_round_trips() {
         assert!(s.starts_with("OK: "), "{codec}: {s}");
     }
 }
+
+/// `tracepipe topics`: one line per partition in `kafka-topics.sh --describe`'s layout, with
+/// the leader, replicas and in-sync replicas from the broker; a missing topic is an error.
+#[test]
+fn topics_describes_every_partition() {
+    let (jt, tt) = (unique("desc-jobs"), unique("desc-tasks"));
+    // `--to 1`: creates the topics (12 partitions each) and sends only the end marks.
+    replay((&sample_jobs(), &sample_tasks()), &jt, &tt, &["--to", "1"]);
+    let out = run_ok(&["topics", "--topic", &jt, "--topic", &tt]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 24, "{text}");
+    for (i, line) in lines.iter().enumerate() {
+        let (topic, p) = if i < 12 { (&jt, i) } else { (&tt, i - 12) };
+        let fields: Vec<&str> = line.trim().split('\t').collect();
+        assert_eq!(fields[0], format!("Topic: {topic}"), "{line}");
+        assert_eq!(fields[1], format!("Partition: {p}"), "{line}");
+        // One broker: it leads every partition, the only replica, in sync.
+        let leader = fields[2].strip_prefix("Leader: ").expect(line);
+        assert!(leader.parse::<i32>().is_ok(), "{line}");
+        assert_eq!(fields[3], format!("Replicas: {leader}"), "{line}");
+        assert_eq!(fields[4], format!("Isr: {leader}"), "{line}");
+    }
+    let out = run_ok(&["topics", "--topic", &jt, "--under-replicated"]);
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let missing = unique("desc-missing");
+    let out = tracepipe()
+        .args(["topics", "--topic", &missing])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("topic {missing}")), "{err}");
+}

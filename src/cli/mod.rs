@@ -9,6 +9,7 @@ mod download;
 mod generate;
 mod replay;
 mod report;
+mod topics;
 mod verify;
 
 use anyhow::Result;
@@ -43,6 +44,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Draw the windows of `aggregate --out` as one self-contained HTML page.
     Report(report::ReportArgs),
+    /// Describe the topics' partitions: leader, replicas, in-sync replicas.
+    Topics(topics::TopicsArgs),
 }
 
 /// Parses the command line and runs the subcommand; the exit code on success.
@@ -55,6 +58,7 @@ pub fn run() -> Result<i32> {
         Command::Generate(a) => generate::run(a),
         Command::Download(a) => download::run(a),
         Command::Report(a) => report::run(a),
+        Command::Topics(a) => topics::run(a),
     }
 }
 

@@ -375,3 +375,69 @@ fn wait_for_topic<C: ClientContext>(
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// One partition as the cluster's metadata describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionInfo {
+    pub topic: String,
+    pub partition: i32,
+    /// `None` while the partition has no leader.
+    pub leader: Option<i32>,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+}
+
+impl PartitionInfo {
+    /// A replica is missing from the in-sync set (Kafka's "under-replicated").
+    pub fn under_replicated(&self) -> bool {
+        self.isr.len() < self.replicas.len()
+    }
+}
+
+/// Leader, replicas and in-sync replicas of every partition of `topics` (all topics but the
+/// internal ones when empty), from one metadata request: what `kafka-topics --describe` shows,
+/// without starting a JVM.
+pub fn describe_partitions(
+    settings: &KafkaSettings,
+    topics: &[String],
+) -> Result<Vec<PartitionInfo>, KafkaSetupError> {
+    let client: rdkafka::consumer::BaseConsumer<log::LogContext> = settings
+        .client_config("tracepipe-topics")
+        .create_with_context(log::LogContext)
+        .map_err(|source| KafkaSetupError::Client {
+            bootstrap: settings.bootstrap.clone(),
+            source: Box::new(source),
+        })?;
+    let md = rdkafka::consumer::Consumer::fetch_metadata(&client, None, CONNECT_TIMEOUT)
+        .map_err(|e| unreachable(settings, e))?;
+    let mut out = Vec::new();
+    for wanted in topics {
+        if !md.topics().iter().any(|t| t.name() == wanted) {
+            return Err(KafkaSetupError::TopicMetadata {
+                topic: wanted.clone(),
+                code: RDKafkaErrorCode::UnknownTopicOrPartition,
+            });
+        }
+    }
+    for t in md.topics() {
+        let listed = if topics.is_empty() {
+            !t.name().starts_with("__")
+        } else {
+            topics.iter().any(|w| w == t.name())
+        };
+        if !listed {
+            continue;
+        }
+        for p in t.partitions() {
+            out.push(PartitionInfo {
+                topic: t.name().to_owned(),
+                partition: p.id(),
+                leader: (p.leader() >= 0).then_some(p.leader()),
+                replicas: p.replicas().to_vec(),
+                isr: p.isr().to_vec(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(out)
+}

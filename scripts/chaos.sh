@@ -119,9 +119,20 @@ replay_segment() { # [--to T] [paced]; the first creates the topics, the others 
   [[ -n ${1:-} ]] && args+=(--to "$1")
   [[ ${2:-} == paced ]] && args+=(--speed "$SPEED")
   echo segment >>"$WORK/segments"
-  "$BIN" replay --jobs "$JOBS" --tasks "$TASKS" --job-topic "$JT" --task-topic "$TT" \
-    --replication-factor 3 --min-insync-replicas 2 --progress quiet "${args[@]}" \
-    >>"$WORK/replay.out" 2>>"$WORK/replay.err"
+  # A replay that fails to start (its first metadata request went to a node that a fault froze
+  # or killed: "cannot reach Kafka") is retried with --resume, as the deployment's Job retries
+  # its pod: the resumed run sends nothing twice. Up to 3 attempts per segment.
+  local attempt rc=0
+  for attempt in 1 2 3; do
+    "$BIN" replay --jobs "$JOBS" --tasks "$TASKS" --job-topic "$JT" --task-topic "$TT" \
+      --replication-factor 3 --min-insync-replicas 2 --progress quiet "${args[@]}" \
+      >>"$WORK/replay.out" 2>>"$WORK/replay.err" && return 0
+    rc=$?
+    echo "segment $(wc -l <"$WORK/segments"), attempt $attempt: exit $rc" >>"$WORK/replay.retries"
+    [[ " ${args[*]} " == *" --resume "* ]] || args+=(--resume)
+    sleep 2
+  done
+  return "$rc"
 }
 (
   end=600000000
@@ -146,6 +157,13 @@ PIDS+=("$REPLAY")
   done
 ) >"$WORK/progress.txt" &
 PIDS+=("$!")
+
+# Faults start once the replay has created its topics: creating a topic of 3 replicas needs all
+# three nodes (Kafka refuses a replication factor above the brokers it sees, and so does replay).
+until "$BIN" topics --bootstrap "$KAFKA_BOOTSTRAP" --topic "$TT" --topic "$JT" >/dev/null 2>&1; do
+  [[ -f $WORK/replay.rc ]] && break
+  sleep 0.5
+done
 
 # The fault sequence, from the seed alone.
 RANDOM=$SEED
@@ -237,7 +255,11 @@ verify_out=$("$BIN" verify --jobs "$JOBS" --tasks "$TASKS" --job-topic "$JT" --t
 events=$(sed -n 's/.*OK: \([0-9]*\) events.*/\1/p' <<<"$verify_out")
 
 # The live readers catch up, then stop (Ctrl-C).
-expected=$(sed -n 's/^replayed \([0-9]*\) events.*/\1/p' "$WORK/replay.out" | awk '{ n += $1 } END { print n + 0 }')
+replayed=$(sed -n 's/^replayed \([0-9]*\) events.*/\1/p' "$WORK/replay.out" | awk '{ n += $1 } END { print n + 0 }')
+# What the readers must have: every event of the trace once verify found them all in Kafka
+# (a segment that failed mid-way and was resumed has no summary for its part), else what the
+# segments' summaries count.
+expected=${events:-$replayed}
 deadline=$((SECONDS + 600))
 agg_events() { curl -fsS -m 2 "http://127.0.0.1:$metrics_port/metrics" 2>/dev/null | awk '$1 == "tracepipe_aggregate_events_total" { printf "%d", $2 }'; }
 # (The aggregator's metrics follow it within 250 ms once the stream pauses.)
@@ -298,9 +320,9 @@ elapsed_total=$(elapsed "$T0")
   printf 'faults by kind:'
   for k in "${!COUNT[@]}"; do printf ' %s %s,' "$k" "${COUNT[$k]}"; done
   echo
-  echo "replay: $SEGMENTS segments (paced at speed $SPEED while faults were injected, then full speed), exit $replay_rc; $(grep -c '^replayed' "$WORK/replay.out") summaries, $expected events"
+  echo "replay: $SEGMENTS segments (paced at speed $SPEED while faults were injected, then full speed), exit $replay_rc; $(grep -c '^replayed' "$WORK/replay.out") summaries, $expected events; $(wc -l <"$WORK/replay.retries" 2>/dev/null || echo 0) segment starts retried"
   echo "verify: exit $verify_rc; $(head -1 <<<"$verify_out")"
-  echo "events ${events:-?} (replayed ${expected:-?}); readers alive to the end: $((readers_alive ? 1 : 0))"
+  echo "events ${events:-?} (replayed ${replayed:-?}); readers alive to the end: $((readers_alive ? 1 : 0))"
   cat "$WORK/figures.txt"
 } | tee "$WORK/summary.txt"
 

@@ -80,43 +80,30 @@ impl WireValue for Option<String> {
     }
 }
 
-impl WireValue for EventType {
-    type Raw = u8;
+/// The event-type enums travel as their numeric code (a `u8`).
+macro_rules! coded {
+    ($($t:ty),*) => {$(
+        impl WireValue for $t {
+            type Raw = u8;
 
-    #[inline]
-    fn write(&self, o: &mut JsonOut<'_>) {
-        o.u64(self.code().into())
-    }
+            #[inline]
+            fn write(&self, o: &mut JsonOut<'_>) {
+                o.u64(self.code().into())
+            }
 
-    #[inline]
-    fn read(c: &mut Cursor<'_>, _keep_strings: bool) -> Option<Self> {
-        EventType::try_from(c.u8()?).ok()
-    }
+            #[inline]
+            fn read(c: &mut Cursor<'_>, _keep_strings: bool) -> Option<Self> {
+                <$t>::try_from(c.u8()?).ok()
+            }
 
-    #[inline]
-    fn from_raw(raw: u8) -> Result<Self, InvalidCode> {
-        EventType::try_from(raw)
-    }
+            #[inline]
+            fn from_raw(raw: u8) -> Result<Self, InvalidCode> {
+                <$t>::try_from(raw)
+            }
+        }
+    )*};
 }
-
-impl WireValue for MachineEventType {
-    type Raw = u8;
-
-    #[inline]
-    fn write(&self, o: &mut JsonOut<'_>) {
-        o.u64(self.code().into())
-    }
-
-    #[inline]
-    fn read(c: &mut Cursor<'_>, _keep_strings: bool) -> Option<Self> {
-        MachineEventType::try_from(c.u8()?).ok()
-    }
-
-    #[inline]
-    fn from_raw(raw: u8) -> Result<Self, InvalidCode> {
-        MachineEventType::try_from(raw)
-    }
-}
+coded!(EventType, MachineEventType);
 
 impl WireValue for Option<MissingInfo> {
     type Raw = Option<u8>;

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -37,7 +38,7 @@ AGG_PORT = os.environ.get("AGGREGATE_METRICS_PORT", "9464")
 
 def query(expr: str) -> list[dict]:
     url = f"{PROM}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
-    with urllib.request.urlopen(url, timeout=10) as r:
+    with urllib.request.urlopen(url, timeout=30) as r:
         body = json.load(r)
     assert body["status"] == "success", body
     return body["data"]["result"]
@@ -45,7 +46,14 @@ def query(expr: str) -> list[dict]:
 
 def wait_for(expr: str, deadline: float) -> list[dict]:
     while True:
-        result = query(expr)
+        try:
+            result = query(expr)
+        except (TimeoutError, urllib.error.URLError) as e:
+            # A query over thousands of machine series can take seconds on a busy machine:
+            # ask again until the deadline, then fail with the cause.
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{expr}: Prometheus did not answer: {e}") from e
+            continue
         if result or time.monotonic() > deadline:
             return result
         time.sleep(1)  # polling Prometheus (scrape interval 5 s), bounded by the deadline

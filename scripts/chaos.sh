@@ -320,7 +320,7 @@ elapsed_total=$(elapsed "$T0")
   printf 'faults by kind:'
   for k in "${!COUNT[@]}"; do printf ' %s %s,' "$k" "${COUNT[$k]}"; done
   echo
-  echo "replay: $SEGMENTS segments (paced at speed $SPEED while faults were injected, then full speed), exit $replay_rc; $(grep -c '^replayed' "$WORK/replay.out") summaries, $expected events; $(wc -l <"$WORK/replay.retries" 2>/dev/null || echo 0) segment starts retried"
+  echo "replay: $SEGMENTS segments (paced at speed $SPEED while faults were injected, then full speed), exit $replay_rc; $(grep -c '^replayed' "$WORK/replay.out") summaries, $expected events; $(cat "$WORK/replay.retries" 2>/dev/null | wc -l) segment starts retried"
   echo "verify: exit $verify_rc; $(head -1 <<<"$verify_out")"
   echo "events ${events:-?} (replayed ${replayed:-?}); readers alive to the end: $((readers_alive ? 1 : 0))"
   cat "$WORK/figures.txt"

@@ -98,6 +98,9 @@ TRACEPIPE_TRACE_DIR=${TRACEPIPE_CHAOS_TRACE_DIR:-$REPO_DIR/sample} \
   TRACEPIPE_BIN=$REPO_DIR/target/release/tracepipe phase chaos bash scripts/chaos.sh --faults 2 --seed 7 ||
   failed+=(chaos)
 if ((fault_started)); then
+  # Its data is deleted anyway: kill -9 instead of a controlled shutdown, which waits about a
+  # minute on the last node (no controller quorum left to acknowledge it).
+  bash scripts/fault-cluster.sh kill-kafka >/dev/null 2>&1 || true
   bash scripts/fault-cluster.sh down --wipe >/dev/null 2>&1 || true
 fi
 

@@ -160,10 +160,12 @@ PIDS+=("$!")
 
 # Faults start once the replay has created its topics: creating a topic of 3 replicas needs all
 # three nodes (Kafka refuses a replication factor above the brokers it sees, and so does replay).
+# Then every new partition must have its leader and full ISR.
 until "$BIN" topics --bootstrap "$KAFKA_BOOTSTRAP" --topic "$TT" --topic "$JT" >/dev/null 2>&1; do
   [[ -f $WORK/replay.rc ]] && break
   sleep 0.5
 done
+fc wait-isr 180 >/dev/null
 
 # The fault sequence, from the seed alone.
 RANDOM=$SEED

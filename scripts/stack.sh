@@ -653,13 +653,19 @@ describe_topics() {
 
 leader_of() {
   local topic=${1:?leader: give TOPIC PARTITION} part=${2:?leader: give TOPIC PARTITION} out id
-  out=$(describe_topics --topic "$topic") ||
-    die "describing topic $topic failed: $out"
-  id=$(awk -v p="$part" '{
-      for (i = 1; i < NF; i++) if ($i == "Partition:" && $(i + 1) == p) found = 1
-      if (found) { for (i = 1; i < NF; i++) if ($i == "Leader:") { print $(i + 1); exit } }
-    }' <<<"$out")
-  [[ $id =~ ^[0-9]+$ ]] || die "topic $topic partition $part: no leader (${id:-not found})"
+  local deadline=$((SECONDS + 30))
+  # A new partition, or one failing over, has no leader for a moment: ask again for up to 30 s.
+  while :; do
+    out=$(describe_topics --topic "$topic") ||
+      die "describing topic $topic failed: $out"
+    id=$(awk -v p="$part" '{
+        for (i = 1; i < NF; i++) if ($i == "Partition:" && $(i + 1) == p) found = 1
+        if (found) { for (i = 1; i < NF; i++) if ($i == "Leader:") { print $(i + 1); exit } }
+      }' <<<"$out")
+    [[ $id =~ ^[0-9]+$ ]] && break
+    ((SECONDS < deadline)) || die "topic $topic partition $part: no leader (${id:-not found})"
+    sleep 0.5
+  done
   printf '%s\n' "$id"
 }
 

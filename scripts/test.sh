@@ -8,6 +8,8 @@
 #   1. cargo test --release --all-targets; the fault tests (tests/fault_cluster.rs, minutes each)
 #      only with TRACEPIPE_FAULT_TESTS=1 (`make test-faults`), against the three-node cluster of
 #      scripts/fault-cluster.sh, started here (and stopped at the end when this script started it)
+#      (tests/kafka_security.rs starts its own SASL_SSL broker, scripts/kafka-sasl.sh; it too is
+#      stopped at the end when it was not running before)
 #   2. pytest -q on whichever of tests/ and spark/tests/ exist, with the venv's Python
 #      (pytest's exit code 5, "no tests collected", is not a failure)
 #   3. the dashboard queries against the real Prometheus
@@ -58,6 +60,12 @@ if ! bash scripts/fault-cluster.sh status >/dev/null 2>&1; then
   fault_started=1
 fi
 phase fault-cluster bash scripts/fault-cluster.sh up || exit 1
+# The SASL_SSL broker that tests/kafka_security.rs starts for itself (port 9095): stopped at the
+# end when it was not running before, so that no JVM outlives `make test` unasked.
+sasl_started=0
+if ! bash scripts/kafka-sasl.sh status >/dev/null 2>&1; then
+  sasl_started=1
+fi
 eval "$(bash scripts/fault-cluster.sh env)"
 export TRACEPIPE_FAULT_BOOTSTRAP
 
@@ -102,6 +110,9 @@ if ((fault_started)); then
   # minute on the last node (no controller quorum left to acknowledge it).
   bash scripts/fault-cluster.sh kill-kafka >/dev/null 2>&1 || true
   bash scripts/fault-cluster.sh down --wipe >/dev/null 2>&1 || true
+fi
+if ((sasl_started)); then
+  bash scripts/kafka-sasl.sh down >/dev/null 2>&1 || true
 fi
 
 if [[ ${TRACEPIPE_KEEP_TEST_TOPICS:-0} != 1 ]]; then

@@ -86,7 +86,7 @@ fn s(p: &Path) -> &str {
 }
 
 /// A replay with 3 replicas, min ISR 2, in the background; stderr kept for its messages.
-fn start_replay(jt: &str, tt: &str, extra: &[&str]) -> Owned {
+fn start_replay(jt: &str, tt: &str) -> Owned {
     let (j, t, pace) = trace();
     Owned(
         tp().args(["replay", "--jobs", s(&j), "--tasks", s(&t)])
@@ -94,7 +94,6 @@ fn start_replay(jt: &str, tt: &str, extra: &[&str]) -> Owned {
             .args(["--replication-factor", "3", "--min-insync-replicas", "2"])
             .args(["--progress", "quiet"])
             .args(&pace)
-            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -431,18 +430,56 @@ fn check_readers(r: Readers, events: u64, dir: &Path) {
     );
 }
 
+/// Two fresh topic names for a test.
+fn topics(name: &str) -> (String, String) {
+    (
+        unique(&format!("fault-{name}-jobs")),
+        unique(&format!("fault-{name}-tasks")),
+    )
+}
+
+/// A replay into `jt`/`tt` once it has written `first` task records: where every fault starts.
+fn replay_under_way(jt: &str, tt: &str, first: i64) -> Owned {
+    let mut replay = start_replay(jt, tt);
+    assert!(wait_records(tt, first, &mut replay.0), "replay ended early");
+    replay
+}
+
+/// Watches `child` for `span`: a fault that must neither fail nor end it (the replay waits).
+fn keeps_running(child: &mut Child, span: Duration, what: &str) {
+    let t0 = Instant::now();
+    while t0.elapsed() < span {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the replay ended {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits for the replay to end, which it must do successfully; its stderr.
+fn replay_succeeds(mut replay: Owned) -> String {
+    let (ok, out, err) = finish(replay.take(), Duration::from_secs(900));
+    assert!(ok, "replay failed: {out}\n{err}");
+    err
+}
+
+/// The end of every test: `verify` (every event once, in exact global order), then the topics
+/// go. Returns the event count.
+fn verified_then_deleted(jt: &str, tt: &str) -> u64 {
+    let events = verify(jt, tt);
+    delete_topics(&[jt, tt]);
+    events
+}
+
 #[test]
 #[ignore = "minutes per test on a three-node cluster: make test-faults runs them"]
 fn leader_and_controller_crashes_with_live_readers() {
     let _c = whole_cluster();
-    let (jt, tt) = (unique("fault-lead-jobs"), unique("fault-lead-tasks"));
+    let (jt, tt) = topics("lead");
     let dir = tempfile::tempdir().unwrap();
     let readers = start_readers(dir.path(), &jt, &tt);
-    let mut replay = start_replay(&jt, &tt, &[]);
-    assert!(
-        wait_records(&tt, 60_000, &mut replay.0),
-        "replay ended early"
-    );
+    let mut replay = replay_under_way(&jt, &tt, 60_000);
     let p = busiest_partition(&tt);
     let leader = cluster(&["kill-leader", &tt, &p.to_string()]);
     // Writes go on with the two others (a new leader for the partitions the dead node led).
@@ -454,42 +491,32 @@ fn leader_and_controller_crashes_with_live_readers() {
     let controller = cluster(&["kill-controller"]);
     wait_records(&tt, records(&tt) + 30_000, &mut replay.0);
     cluster(&["start-node", &controller]);
-    let (ok, out, err) = finish(replay.take(), Duration::from_secs(900));
-    assert!(ok, "replay failed: {out}\n{err}");
-    let events = verify(&jt, &tt);
+    replay_succeeds(replay);
+    let events = verified_then_deleted(&jt, &tt);
     check_readers(readers, events, dir.path());
-    delete_topics(&[&jt, &tt]);
 }
 
 #[test]
 #[ignore = "minutes per test on a three-node cluster: make test-faults runs them"]
 fn a_paused_broker_and_rolling_restarts_during_replay_and_consume() {
     let _c = whole_cluster();
-    let (jt, tt) = (unique("fault-roll-jobs"), unique("fault-roll-tasks"));
-    let mut replay = start_replay(&jt, &tt, &[]);
-    assert!(
-        wait_records(&tt, 60_000, &mut replay.0),
-        "replay ended early"
-    );
+    let (jt, tt) = topics("roll");
+    let mut replay = replay_under_way(&jt, &tt, 60_000);
     // Longer than replica.lag.time.max.ms (10 s) and the broker session (4 s).
     let paused = busiest_partition(&tt);
     let node = cluster(&["leader", &tt, &paused.to_string()]);
     cluster(&["pause-node", &node]);
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(14) {
-        assert!(
-            replay.0.try_wait().unwrap().is_none(),
-            "the replay ended while a node was paused"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    keeps_running(
+        &mut replay.0,
+        Duration::from_secs(14),
+        "while a node was paused",
+    );
     cluster(&["resume-node", &node]);
     for n in ["1", "2", "3"] {
         cluster(&["restart-node", n]);
         cluster(&["wait-isr", "180"]);
     }
-    let (ok, out, err) = finish(replay.take(), Duration::from_secs(900));
-    assert!(ok, "replay failed: {out}\n{err}");
+    replay_succeeds(replay);
     // A rolling restart while the ordered consumer (verify) reads.
     let (j, t, _) = trace();
     let verifier = tp()
@@ -507,20 +534,15 @@ fn a_paused_broker_and_rolling_restarts_during_replay_and_consume() {
     let (ok, out, err) = finish(verifier, Duration::from_secs(900));
     assert!(ok, "verify through a rolling restart failed: {out}\n{err}");
     assert!(out.contains("events in exact global order"), "{out}");
-    verify(&jt, &tt);
-    delete_topics(&[&jt, &tt]);
+    verified_then_deleted(&jt, &tt);
 }
 
 #[test]
 #[ignore = "minutes per test on a three-node cluster: make test-faults runs them"]
 fn below_min_isr_the_replay_waits_and_goes_on_when_a_node_returns() {
     let _c = whole_cluster();
-    let (jt, tt) = (unique("fault-isr-jobs"), unique("fault-isr-tasks"));
-    let mut replay = start_replay(&jt, &tt, &[]);
-    assert!(
-        wait_records(&tt, 60_000, &mut replay.0),
-        "replay ended early"
-    );
+    let (jt, tt) = topics("isr");
+    let mut replay = replay_under_way(&jt, &tt, 60_000);
     // (Counted before: with one node of three, partitions led by the others have no leader,
     // and their offsets cannot be read either.)
     let stalled = records(&tt);
@@ -528,40 +550,31 @@ fn below_min_isr_the_replay_waits_and_goes_on_when_a_node_returns() {
     cluster(&["kill-node", "3"]);
     // One node of three: no quorum, and no partition has two in-sync replicas. The replay must
     // neither fail nor write: it waits.
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(15) {
-        assert!(
-            replay.0.try_wait().unwrap().is_none(),
-            "the replay ended while two of three nodes were down"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    keeps_running(
+        &mut replay.0,
+        Duration::from_secs(15),
+        "while two of three nodes were down",
+    );
     cluster(&["start-node", "2"]);
     assert!(
         wait_records(&tt, stalled + 30_000, &mut replay.0),
         "the replay ended before writing after a node returned"
     );
     cluster(&["start-node", "3"]);
-    let (ok, out, err) = finish(replay.take(), Duration::from_secs(900));
-    assert!(ok, "replay failed: {out}\n{err}");
+    let err = replay_succeeds(replay);
     assert!(
         err.contains("unreachable") || err.contains("min.insync.replicas"),
         "the replay says why it waits: {err}"
     );
-    verify(&jt, &tt);
-    delete_topics(&[&jt, &tt]);
+    verified_then_deleted(&jt, &tt);
 }
 
 #[test]
 #[ignore = "minutes per test on a three-node cluster: make test-faults runs them"]
 fn resume_reads_every_tail_through_a_failover() {
     let _c = whole_cluster();
-    let (jt, tt) = (unique("fault-res-jobs"), unique("fault-res-tasks"));
-    let mut replay = start_replay(&jt, &tt, &[]);
-    assert!(
-        wait_records(&tt, 100_000, &mut replay.0),
-        "replay ended early"
-    );
+    let (jt, tt) = topics("res");
+    let mut replay = replay_under_way(&jt, &tt, 100_000);
     interrupt(&replay.0);
     let (ok, _, err) = finish(replay.take(), Duration::from_secs(60));
     assert!(!ok && err.contains("resume with --resume"), "{err}");
@@ -589,6 +602,5 @@ fn resume_reads_every_tail_through_a_failover() {
     );
     assert!(so.contains("resumed at seq"), "{so}");
     cluster(&["start-node", &leader]);
-    verify(&jt, &tt);
-    delete_topics(&[&jt, &tt]);
+    verified_then_deleted(&jt, &tt);
 }

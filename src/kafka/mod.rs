@@ -78,13 +78,31 @@ pub enum KafkaSetupError {
     },
 }
 
-/// Fetches metadata of `topic` (or the whole cluster) and returns its partition count
-/// (None when the topic does not exist). Fails within [`CONNECT_TIMEOUT`] when unreachable.
+/// Fetches metadata of `topic` and returns its partition count (None when the topic does not
+/// exist). Fails within [`CONNECT_TIMEOUT`] when unreachable.
 pub fn partition_count<C: ClientContext>(
     client: &Client<C>,
     settings: &KafkaSettings,
     topic: &str,
 ) -> Result<Option<i32>, KafkaSetupError> {
+    Ok(topic_shape(client, settings, topic)?.map(|t| t.partitions))
+}
+
+/// A topic as one metadata response shows it.
+struct TopicShape {
+    partitions: i32,
+    /// Every partition has a leader (a new topic's leaders show up a moment after it).
+    led: bool,
+}
+
+/// The one metadata request behind [`partition_count`] and [`led_partition_count`]: None when
+/// the topic does not exist, an error for any other topic error (authorization, say), so that
+/// a reader waiting for its topic does not wait forever on one it may not read.
+fn topic_shape<C: ClientContext>(
+    client: &Client<C>,
+    settings: &KafkaSettings,
+    topic: &str,
+) -> Result<Option<TopicShape>, KafkaSetupError> {
     let md = client
         .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
         .map_err(|e| unreachable(settings, e))?;
@@ -92,7 +110,10 @@ pub fn partition_count<C: ClientContext>(
         return Ok(None);
     };
     match t.error() {
-        None => Ok(Some(t.partitions().len() as i32)),
+        None => Ok(Some(TopicShape {
+            partitions: t.partitions().len() as i32,
+            led: !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0),
+        })),
         Some(e) => {
             let code = RDKafkaErrorCode::from(e);
             if code == RDKafkaErrorCode::UnknownTopicOrPartition
@@ -329,15 +350,9 @@ fn led_partition_count<C: ClientContext>(
     settings: &KafkaSettings,
     topic: &str,
 ) -> Result<Option<i32>, KafkaSetupError> {
-    let md = client
-        .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
-        .map_err(|e| unreachable(settings, e))?;
-    Ok(md
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic && t.error().is_none())
-        .filter(|t| !t.partitions().is_empty() && t.partitions().iter().all(|p| p.leader() >= 0))
-        .map(|t| t.partitions().len() as i32))
+    Ok(topic_shape(client, settings, topic)?
+        .filter(|t| t.led)
+        .map(|t| t.partitions))
 }
 
 /// How often a reader waiting for its topics asks the broker.

@@ -36,6 +36,9 @@ const INDEX_BITS: u32 = 24;
 /// Bits of a packed state: machine index lowest, then the CPU and the memory request's.
 const MACHINE_BITS: u32 = 20;
 const REQUEST_BITS: u32 = 22;
+/// A task's packed state (see [`TaskTable::pack`]): the map's value, one word.
+type PackedState = u64;
+
 const PENDING: u32 = (1 << MACHINE_BITS) - 1;
 const NO_MACHINE: u32 = (1 << MACHINE_BITS) - 2;
 
@@ -119,7 +122,7 @@ fn pack_key((job, index): (u64, u64)) -> Option<u64> {
 /// Map from (job ID, task index) to [`TaskState`].
 #[derive(Debug, Default)]
 pub(crate) struct TaskTable {
-    packed: FoldHashMap<u64, u64>,
+    packed: FoldHashMap<u64, PackedState>,
     other: FxHashMap<(u64, u64), TaskState>,
     machines: Interner,
     cpus: Interner,
@@ -129,7 +132,7 @@ pub(crate) struct TaskTable {
 impl TaskTable {
     /// `None` when an interner is full.
     #[inline]
-    fn pack(&mut self, s: TaskState) -> Option<u64> {
+    fn pack(&mut self, s: TaskState) -> Option<PackedState> {
         let (machine, cpu, mem) = match s {
             TaskState::Pending => return Some(u64::from(PENDING)),
             TaskState::Running { machine, cpu, mem } => (machine, cpu, mem),
@@ -170,7 +173,7 @@ impl TaskTable {
     }
 
     #[inline]
-    fn unpack(&self, p: u64) -> TaskState {
+    fn unpack(&self, p: PackedState) -> TaskState {
         let machine = (p & ((1 << MACHINE_BITS) - 1)) as u32;
         if machine == PENDING {
             return TaskState::Pending;
@@ -352,7 +355,7 @@ mod tests {
 
     #[test]
     fn a_packed_entry_is_16_bytes() {
-        assert_eq!(std::mem::size_of::<(u64, u64)>(), 16);
+        assert_eq!(std::mem::size_of::<(u64, PackedState)>(), 16);
         assert_eq!(std::mem::size_of::<((u64, u64), TaskState)>(), 48);
     }
 

@@ -54,18 +54,19 @@ VENV=$(abspath "${TRACEPIPE_VENV:-$REPO_DIR/.venv}")
 export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
 PYTHON=$VENV/bin/python
 
-# The replicated cluster of the fault tests and the chaos run, beside the local stack.
-fault_started=0
-if ! bash scripts/fault-cluster.sh status >/dev/null 2>&1; then
-  fault_started=1
-fi
-phase fault-cluster bash scripts/fault-cluster.sh up || exit 1
 # The SASL_SSL broker that tests/kafka_security.rs starts for itself (port 9095): stopped at the
 # end when it was not running before, so that no JVM outlives `make test` unasked.
 sasl_started=0
 if ! bash scripts/kafka-sasl.sh status >/dev/null 2>&1; then
   sasl_started=1
 fi
+
+# The replicated cluster of the fault tests and the chaos run, beside the local stack.
+fault_started=0
+if ! bash scripts/fault-cluster.sh status >/dev/null 2>&1; then
+  fault_started=1
+fi
+phase fault-cluster bash scripts/fault-cluster.sh up || exit 1
 eval "$(bash scripts/fault-cluster.sh env)"
 export TRACEPIPE_FAULT_BOOTSTRAP
 

@@ -85,22 +85,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A replay with 3 replicas, min ISR 2, in the background; stderr kept for its messages.
-fn start_replay(jt: &str, tt: &str) -> Owned {
-    let (j, t, pace) = trace();
-    Owned(
-        tp().args(["replay", "--jobs", s(&j), "--tasks", s(&t)])
-            .args(["--job-topic", jt, "--task-topic", tt])
-            .args(["--replication-factor", "3", "--min-insync-replicas", "2"])
-            .args(["--progress", "quiet"])
-            .args(&pace)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn replay"),
-    )
-}
-
 /// Waits for the child (up to `limit`); its exit status, stdout and stderr.
 fn finish(mut child: Child, limit: Duration) -> (bool, String, String) {
     let deadline = Instant::now() + limit;
@@ -438,9 +422,21 @@ fn topics(name: &str) -> (String, String) {
     )
 }
 
-/// A replay into `jt`/`tt` once it has written `first` task records: where every fault starts.
+/// A replay with 3 replicas, min ISR 2, in the background (stderr kept for its messages), once
+/// it has written `first` task records to `tt`: where every fault starts.
 fn replay_under_way(jt: &str, tt: &str, first: i64) -> Owned {
-    let mut replay = start_replay(jt, tt);
+    let (j, t, pace) = trace();
+    let mut replay = Owned(
+        tp().args(["replay", "--jobs", s(&j), "--tasks", s(&t)])
+            .args(["--job-topic", jt, "--task-topic", tt])
+            .args(["--replication-factor", "3", "--min-insync-replicas", "2"])
+            .args(["--progress", "quiet"])
+            .args(&pace)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn replay"),
+    );
     assert!(wait_records(tt, first, &mut replay.0), "replay ended early");
     replay
 }

@@ -52,28 +52,25 @@ const POW10: [f64; 15] = [
 
 /// `v` as `digits / 10^e` with `digits < 2^18` and `e < 15`, when that division gives back
 /// exactly `v` (a correctly rounded division of two exact values is the `f64` nearest the
-/// decimal, which is what parsing the decimal gave). Trailing zeros are stripped so that each
-/// value has one code.
+/// decimal, which is what parsing the decimal gave). The fewest decimal places that do, so
+/// that each value has one code, found in as many steps as the decimal has places.
 #[inline]
 fn decimal_code(v: f64) -> Option<u32> {
     const LIMIT: f64 = (1u32 << DIGIT_BITS) as f64;
     if !(0.0..LIMIT).contains(&v) || (v == 0.0 && v.is_sign_negative()) {
         return None;
     }
-    // The most digits that fit: the largest e with v * 10^e below the limit.
-    let mut e = POW10.len() - 1;
-    while e > 0 && v * POW10[e] >= LIMIT {
-        e -= 1;
+    for (e, &p) in POW10.iter().enumerate() {
+        let scaled = v * p;
+        if scaled >= LIMIT {
+            return None;
+        }
+        let digits = scaled.round();
+        if digits < LIMIT && digits / p == v {
+            return Some(digits as u32 | (e as u32) << DIGIT_BITS);
+        }
     }
-    let mut digits = (v * POW10[e]).round() as u32;
-    if digits >= 1 << DIGIT_BITS || f64::from(digits) / POW10[e] != v {
-        return None;
-    }
-    while e > 0 && digits.is_multiple_of(10) {
-        digits /= 10;
-        e -= 1;
-    }
-    Some(digits | (e as u32) << DIGIT_BITS)
+    None
 }
 
 /// Distinct 64-bit values, each given a dense index below `cap`.
@@ -201,18 +198,19 @@ impl TaskTable {
 
     #[inline]
     pub fn insert(&mut self, key: (u64, u64), state: TaskState) {
-        let packed = pack_key(key).map(|k| (k, self.pack(state)));
-        match packed {
+        match pack_key(key).map(|k| (k, self.pack(state))) {
             Some((k, Some(p))) => {
                 if !self.other.is_empty() {
                     self.other.remove(&key);
                 }
                 self.packed.insert(k, p);
             }
-            _ => {
-                if let Some((k, None)) = packed {
-                    self.packed.remove(&k);
-                }
+            // A full interner: the task moves to the general map.
+            Some((k, None)) => {
+                self.packed.remove(&k);
+                self.other.insert(key, state);
+            }
+            None => {
                 self.other.insert(key, state);
             }
         }
